@@ -1,0 +1,1 @@
+"""hotline: an IVR and contact-centre backend for insurers, on Asterisk."""

@@ -1,0 +1,117 @@
+"""Settings for every part of hotline, from one place.
+
+Precedence, lowest first: the defaults below, an optional TOML file (path in
+``IVR_CONFIG_FILE``, else ``hotline.toml`` in the working directory if present),
+then ``IVR_*`` environment variables. The defaults are the embedded set-up that
+``make run`` uses on a fresh machine: SQLite under ``var/``, Celery on kombu's
+SQLAlchemy transport in the same folder, and a local sandboxed Asterisk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _var(name: str) -> str:
+    return str(PROJECT_ROOT / "var" / name)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the system. Field ``foo_bar`` is env ``IVR_FOO_BAR``."""
+
+    database_url: str = f"sqlite:///{_var('hotline.db')}"
+    broker_url: str = f"sqla+sqlite:///{_var('celery-broker.db')}"
+    result_backend: str = f"db+sqlite:///{_var('celery-results.db')}"
+    recordings_dir: str = str(PROJECT_ROOT / "recordings")
+    reports_dir: str = str(PROJECT_ROOT / "reports")
+    log_level: str = "INFO"
+    log_format: str = "text"  # "text" or "json"
+
+    # FastAGI server
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    agi_allowed_peers: str = "127.0.0.1,::1"
+    agi_env_timeout: float = 10.0  # seconds to wait for the AGI environment
+    agi_reply_timeout: float = 300.0  # seconds to wait for one command's reply
+    agi_max_connections: int = 1000
+
+    # Asterisk (sandbox by default)
+    asterisk_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "hotline"
+    ami_secret: str = "hotline-sandbox-secret"
+    sandbox_dir: str = _var("asterisk-sandbox")
+    sip_port: int = 5060
+    hotline_extension: str = "95519"
+
+    # IVR behaviour
+    default_language: str = "en"
+    max_attempts: int = 3
+    digit_timeout_ms: int = 6000
+    country_code: str = "86"
+
+    def replace(self, **changes: object) -> "Settings":
+        """A copy with some fields changed (tests, CLI overrides)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _coerce(value: str, kind: type) -> object:
+    if kind is int:
+        return int(value)
+    if kind is float:
+        return float(value)
+    return value
+
+
+def _config_file(environ: dict[str, str]) -> Path | None:
+    explicit = environ.get("IVR_CONFIG_FILE")
+    if explicit:
+        return Path(explicit)
+    local = Path.cwd() / "hotline.toml"
+    return local if local.exists() else None
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from defaults, the config file and the environment."""
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, object] = {}
+    path = _config_file(env)
+    if path is not None:
+        with path.open("rb") as fh:
+            values.update(tomllib.load(fh))
+    kinds = {f.name: (int if f.type in ("int", int) else float if f.type in ("float", float) else str)
+             for f in fields(Settings)}
+    unknown = set(values) - set(kinds)
+    if unknown:
+        raise ValueError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
+    for name, kind in kinds.items():
+        raw = env.get(f"IVR_{name.upper()}")
+        if raw is not None:
+            values[name] = raw
+        if name in values:
+            values[name] = _coerce(str(values[name]), kind)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, loaded on first use."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def set_settings(settings: Settings | None) -> None:
+    """Replace the process-wide settings (tests and CLI options)."""
+    global _settings
+    _settings = settings

@@ -1,0 +1,1 @@
+"""Insurance logic with typed results: no telephony, no web."""

@@ -1,0 +1,1 @@
+"""The telephony layer: knows Asterisk (AGI, FastAGI, AMI), nothing of insurance."""
