@@ -68,7 +68,12 @@ def agi(host: str | None, port: int | None) -> None:
     Asterisk reaches it with AGI(agi://HOST:PORT/<flow>); the flow name picks
     the IVR flow (see ivr/flows/registry.py).
     """
-    from ivr.telephony.fastagi import serve_forever
+    from ivr.flows.runner import handle_call
+    from ivr.telephony.fastagi import FastAgiServer, serve_forever
 
     settings = get_settings()
-    serve_forever(host or settings.agi_host, port or settings.agi_port)
+    server = FastAgiServer(
+        (host or settings.agi_host, port or settings.agi_port), handle_call,
+        allowed_peers=settings.agi_allowed_peers, env_timeout=settings.agi_env_timeout,
+        reply_timeout=settings.agi_reply_timeout, max_connections=settings.agi_max_connections)
+    serve_forever(server)

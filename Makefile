@@ -1,0 +1,52 @@
+# hotline: the two commands are `make run` and `make test`; the rest are steps.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+IVR := $(VENV)/bin/ivr
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup db demo-data sandbox sandbox-stop agi call bench clean help
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+run: setup db demo-data ## set up everything and start Asterisk + the FastAGI server
+	@scripts/run
+
+test: setup ## set up and run every test, real calls included
+	$(VENV)/bin/pytest
+
+setup: $(STAMP) ## create the virtual environment and install the project
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	@touch $@
+
+db: setup ## create or migrate the database
+	$(IVR) db upgrade
+
+demo-data: db ## load the deterministic demo book (idempotent)
+	$(IVR) demo-data
+
+sandbox: setup ## build (once) and start the sandboxed Asterisk 22
+	scripts/asterisk-sandbox build
+	scripts/asterisk-sandbox install-conf
+	scripts/asterisk-sandbox start
+
+sandbox-stop: ## stop the sandboxed Asterisk
+	scripts/asterisk-sandbox stop
+
+agi: setup ## run only the FastAGI server
+	$(IVR) agi
+
+call: setup ## place a demo call to the hotline as the demo customer
+	$(IVR) call 95519 --from 13800138000 --dtmf 19800517 --dtmf-delay 9 --hold 60
+
+bench: setup ## AGI load benchmark (see docs/benchmarks.md)
+	$(VENV)/bin/python bench/agi_load.py --sessions 1 50 500
+
+clean: sandbox-stop ## remove the virtual environment and local data (not the sandbox cache)
+	rm -rf $(VENV) var/hotline.db var/celery-*.db

@@ -1,0 +1,38 @@
+"""Reading a verified caller their policies: status, next due date, amount."""
+
+from __future__ import annotations
+
+from ivr.db.models import PolicyStatus
+from ivr.domain.policies import PolicySummary, policies_of
+from ivr.flows.menu import Conversation
+
+STATUS_PROMPTS = {
+    PolicyStatus.IN_FORCE: "status_in_force",
+    PolicyStatus.GRACE: "status_grace",
+    PolicyStatus.LAPSED: "status_lapsed",
+    PolicyStatus.TERMINATED: "status_terminated",
+}
+
+
+def read_policies(call: Conversation, customer_id: int) -> None:
+    """Say how many policies the customer has, then each one in turn."""
+    policies = policies_of(customer_id)
+    if not policies:
+        call.say("no_policies")
+        return
+    call.say("you_have_policies")
+    call.say_number(len(policies))
+    for policy in policies:
+        read_policy(call, policy)
+
+
+def read_policy(call: Conversation, policy: PolicySummary) -> None:
+    call.say("policy")
+    call.say_digits(policy.policy_no)
+    call.say(STATUS_PROMPTS[policy.status])
+    if policy.premium_due and policy.next_due_date is not None:
+        call.say("next_due_date")
+        call.say_date(policy.next_due_date)
+        call.say("amount_due")
+        call.say_amount(policy.premium)
+    call.journal.event("policy_read", "policy_no", policy.policy_no)

@@ -1,0 +1,18 @@
+"""Flow name (the path in ``agi://host:4573/<flow>``) -> flow function.
+
+Adding a flow: one file in ``ivr/flows/``, one line here, one line in the
+dialplan, one test file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ivr.flows.hotline import hotline
+from ivr.flows.menu import Conversation
+
+Flow = Callable[[Conversation], None]
+
+FLOWS: dict[str, Flow] = {
+    "hotline": hotline,
+}

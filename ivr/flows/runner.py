@@ -1,0 +1,84 @@
+"""Runs one call's flow and ends its call record with the right disposition.
+
+Outcomes, as the dialplan reads them from ``IVR_OUTCOME``:
+* the flow returns          -> ``done``: the caller was self-served;
+* ``TransferToAgent``       -> ``transfer`` with ``IVR_TRANSFER_REASON``;
+* the caller hangs up       -> the record closes as ``abandoned_in_ivr``;
+* anything else goes wrong  -> an apology and ``transfer`` (reason ``error``).
+The dialplan sends every outcome but ``done`` to the agent queue, so a
+server that dies mid-call still leaves the caller with a person.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ivr.config import get_settings
+from ivr.db.models import Disposition
+from ivr.domain.calls import CallJournal, NewCall
+from ivr.flows.menu import Conversation, TransferToAgent
+from ivr.flows.registry import FLOWS
+from ivr.telephony.channel import Channel
+from ivr.telephony.errors import Hangup
+from ivr.telephony.fastagi import OUTCOME_VARIABLE, TRANSFER_REASON_VARIABLE
+
+log = logging.getLogger(__name__)
+
+
+def handle_call(channel: Channel) -> None:
+    """The entry point the FastAGI server (and process AGI scripts) call."""
+    info = channel.info
+    journal = CallJournal.open(NewCall(unique_id=info.unique_id, channel=info.channel,
+                                       flow=info.flow, ani=info.caller_number,
+                                       caller_name=info.caller_name, dnis=info.dnis))
+    settings = get_settings()
+    call = Conversation(channel, journal, settings.default_language,
+                        max_attempts=settings.max_attempts,
+                        digit_timeout_ms=settings.digit_timeout_ms)
+    try:
+        _run(call)
+    except Hangup:
+        journal.close(Disposition.ABANDONED_IN_IVR)
+        raise
+    except Exception:
+        log.exception("flow %r failed; the caller goes to an agent", info.flow)
+        _apologise_and_transfer(call)
+
+
+def _run(call: Conversation) -> None:
+    flow = FLOWS.get(call.channel.info.flow)
+    try:
+        call.channel.answer()
+        call.channel.set_language(call.language)
+        call.journal.answered(call.language)
+        if flow is None:
+            log.warning("unknown flow %r requested", call.channel.info.flow)
+            raise TransferToAgent("unknown_flow")
+        flow(call)
+    except TransferToAgent as transfer:
+        _transfer(call, transfer.reason)
+        return
+    call.channel.set_variable(OUTCOME_VARIABLE, "done")
+    call.journal.close(Disposition.SELF_SERVED)
+
+
+def _transfer(call: Conversation, reason: str) -> None:
+    call.journal.event("transfer", "queue", reason)
+    call.channel.play(call.sounds("transfer_to_agent"))
+    call.channel.set_variable(TRANSFER_REASON_VARIABLE, reason)
+    call.channel.set_variable(OUTCOME_VARIABLE, "transfer")
+    call.journal.close(Disposition.TRANSFERRED, reason)
+
+
+def _apologise_and_transfer(call: Conversation) -> None:
+    """Best effort: the database or the channel may be what failed."""
+    try:
+        call.channel.play(call.sounds("technical_problem"))
+        call.channel.set_variable(TRANSFER_REASON_VARIABLE, "error")
+        call.channel.set_variable(OUTCOME_VARIABLE, "transfer")
+    except Exception as exc:  # the boundary in fastagi flags the transfer again
+        log.warning("could not apologise before the transfer: %s", exc)
+    try:
+        call.journal.close(Disposition.TRANSFERRED, "error")
+    except Exception as exc:
+        log.error("could not close the call record: %s", exc)

@@ -1,0 +1,111 @@
+"""The small Channel interface IVR flows are written against, and its AGI implementation.
+
+Flows speak in sounds, digits, numbers and dates; they never see AGI command
+names, quoting or reply codes. A unit test can hand a flow any object with
+these methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from ivr.telephony.agi import AgiSession
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """What Asterisk told us about the call. Every text field is untrusted caller data."""
+
+    unique_id: str
+    channel: str
+    flow: str
+    caller_number: str
+    caller_name: str
+    dnis: str
+    language: str
+
+    @classmethod
+    def from_agi_env(cls, env: dict[str, str]) -> "CallInfo":
+        return cls(
+            unique_id=env.get("agi_uniqueid", ""),
+            channel=env.get("agi_channel", ""),
+            flow=flow_name(env),
+            caller_number=_known(env.get("agi_callerid", "")),
+            caller_name=_known(env.get("agi_calleridname", "")),
+            dnis=_known(env.get("agi_dnid", "")) or env.get("agi_extension", ""),
+            language=env.get("agi_language", ""),
+        )
+
+
+def _known(value: str) -> str:
+    return "" if value.strip().lower() == "unknown" else value
+
+
+def flow_name(env: dict[str, str]) -> str:
+    """The flow a call asks for: the path of ``agi://host:port/<flow>``, or
+    ``agi_network_script``, or the process-AGI script name."""
+    script = env.get("agi_network_script") or urlsplit(env.get("agi_request", "")).path
+    name = script.strip("/").split("?")[0].split("/")[-1]
+    return name.split(".")[0]
+
+
+class Channel(Protocol):
+    """What a flow may do with a call."""
+
+    info: CallInfo
+
+    def answer(self) -> None: ...
+    def set_language(self, language: str) -> None: ...
+    def set_variable(self, name: str, value: str) -> None: ...
+    def play(self, sounds: Sequence[str], interrupt_keys: str = "") -> str: ...
+    def collect_digits(self, sounds: Sequence[str], timeout_ms: int, max_digits: int) -> str: ...
+    def say_number(self, number: int, interrupt_keys: str = "") -> str: ...
+    def say_digits(self, digits: str, interrupt_keys: str = "") -> str: ...
+    def say_date(self, day: date, interrupt_keys: str = "") -> str: ...
+
+
+class AgiChannel:
+    """``Channel`` over an AGI session. Methods that play return the key that
+    interrupted them, or ''."""
+
+    def __init__(self, session: AgiSession) -> None:
+        self._agi = session
+        self.info = CallInfo.from_agi_env(session.env)
+
+    def answer(self) -> None:
+        self._agi.answer()
+
+    def set_language(self, language: str) -> None:
+        self._agi.set_variable("CHANNEL(language)", language)
+
+    def set_variable(self, name: str, value: str) -> None:
+        self._agi.set_variable(name, value)
+
+    def play(self, sounds: Sequence[str], interrupt_keys: str = "") -> str:
+        for sound in sounds:
+            key = self._agi.stream_file(sound, interrupt_keys)
+            if key:
+                return key
+        return ""
+
+    def collect_digits(self, sounds: Sequence[str], timeout_ms: int, max_digits: int) -> str:
+        """Play the sounds (keys interrupt them) and collect up to ``max_digits``,
+        ended by ``#`` or by ``timeout_ms`` of silence."""
+        return self._agi.get_data("&".join(sounds), timeout_ms, max_digits)
+
+    def say_number(self, number: int, interrupt_keys: str = "") -> str:
+        return self._agi.say_number(int(number), interrupt_keys)
+
+    def say_digits(self, digits: str, interrupt_keys: str = "") -> str:
+        if not digits.isdigit():
+            raise ValueError(f"not a digit string: {digits!r}")
+        return self._agi.say_digits(digits, interrupt_keys)
+
+    def say_date(self, day: date, interrupt_keys: str = "") -> str:
+        """Month, day and year, whatever the server's time zone."""
+        noon = int(datetime.combine(day, time(12), tzinfo=timezone.utc).timestamp())
+        return self._agi.say_datetime(noon, interrupt_keys, "BdY", "UTC")

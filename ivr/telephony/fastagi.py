@@ -1,0 +1,133 @@
+"""The FastAGI server: one TCP connection per call, one thread each, one boundary.
+
+The boundary (:func:`run_session`) is the only place where a call's failures
+are caught: a hangup is the normal end of a call; any other exception is
+logged with the call's unique id and the channel is told to go to a person
+(``IVR_OUTCOME=transfer``), which the dialplan does whatever we say or fail to
+say. One call's failure never disturbs another.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+
+from ivr.logs import call_context
+from ivr.telephony.agi import AgiSession, open_socket_session
+from ivr.telephony.channel import AgiChannel
+from ivr.telephony.errors import AgiError, Hangup
+
+log = logging.getLogger(__name__)
+
+CallHandler = Callable[[AgiChannel], None]
+
+OUTCOME_VARIABLE = "IVR_OUTCOME"
+TRANSFER_REASON_VARIABLE = "IVR_TRANSFER_REASON"
+
+
+def send_to_agent(session: AgiSession, reason: str) -> None:
+    """Ask the dialplan to put the caller through to the agent queue."""
+    try:
+        session.set_variable(TRANSFER_REASON_VARIABLE, reason)
+        session.set_variable(OUTCOME_VARIABLE, "transfer")
+    except (Hangup, AgiError, OSError) as exc:
+        log.info("could not flag the transfer (%s); the dialplan's fallback applies", exc)
+
+
+def run_session(session: AgiSession, handler: CallHandler) -> None:
+    """Run one call's flow inside the hangup/error boundary."""
+    channel = AgiChannel(session)
+    with call_context(channel.info.unique_id or "unknown"):
+        started = time.monotonic()
+        log.info("call started: flow=%r channel=%r", channel.info.flow, channel.info.channel)
+        try:
+            handler(channel)
+        except Hangup as exc:
+            log.info("call ended by hangup: %s", exc)
+        except Exception:
+            log.exception("flow failed; sending the caller to an agent")
+            send_to_agent(session, "error")
+        finally:
+            log.info("call finished after %.1fs and %d AGI commands",
+                     time.monotonic() - started, session.commands_sent)
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: "FastAgiServer"
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        server = self.server
+        try:
+            session = open_socket_session(sock, server.env_timeout, server.reply_timeout)
+        except (Hangup, AgiError) as exc:
+            log.warning("dropped a connection from %s before a call began: %s",
+                        self.client_address[0], exc)
+            return
+        run_session(session, server.call_handler)
+
+
+class FastAgiServer(socketserver.ThreadingTCPServer):
+    """Threaded TCP server with a peer allow-list and a cap on live connections."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+    def __init__(self, address: tuple[str, int], call_handler: CallHandler, *,
+                 allowed_peers: str = "127.0.0.1,::1", env_timeout: float = 10.0,
+                 reply_timeout: float = 300.0, max_connections: int = 1000) -> None:
+        self.call_handler = call_handler
+        self.env_timeout = env_timeout
+        self.reply_timeout = reply_timeout
+        self.allowed_networks = [ipaddress.ip_network(p.strip(), strict=False)
+                                 for p in allowed_peers.split(",") if p.strip()]
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        super().__init__(address, _Handler)
+
+    def verify_request(self, request, client_address) -> bool:  # type: ignore[no-untyped-def]
+        peer = ipaddress.ip_address(client_address[0])
+        if any(peer in network for network in self.allowed_networks):
+            return True
+        log.warning("refused a FastAGI connection from %s: not in the allow-list", peer)
+        return False
+
+    def process_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        if not self._slots.acquire(blocking=False):
+            log.error("refused a FastAGI connection from %s: connection limit reached",
+                      client_address[0])
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def serve_forever(server: FastAgiServer) -> None:
+    """Serve until SIGTERM or SIGINT; calls in progress get a grace period."""
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: no new calls will be accepted", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    thread = threading.Thread(target=server.serve_forever, name="fastagi-accept", daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    log.info("FastAGI server listening on %s:%d", host, port)
+    stop.wait()
+    server.shutdown()
+    server.server_close()
