@@ -1,0 +1,144 @@
+"""Test helpers for the Asterisk sandbox: its CLI and its log.
+
+Everything goes through ``scripts/asterisk-sandbox``, which alone knows the
+sandbox's layout; the sandbox folder comes from ``IVR_SANDBOX_DIR`` (settings
+field ``sandbox_dir``). Tests assert on what Asterisk did by reading its
+``full`` log, which carries dialplan steps, AGI traffic and DTMF events:
+
+    <PJSIP/caller-00000001>AGI Tx >> agi_callerid: 13800138000
+    <PJSIP/caller-00000001>AGI Rx << SAY NUMBER 1234 ""
+    <PJSIP/caller-00000001>AGI Tx >> 200 result=0
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from ivr.config import PROJECT_ROOT, get_settings
+
+SANDBOX_SCRIPT = PROJECT_ROOT / "scripts" / "asterisk-sandbox"
+
+#: Exit status of scripts/asterisk-sandbox when the sandbox cannot exist here.
+EXIT_CANNOT_BUILD = 3
+
+
+class SandboxError(RuntimeError):
+    """scripts/asterisk-sandbox failed; ``cannot_build`` when this machine cannot host it."""
+
+    def __init__(self, message: str, returncode: int) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+
+    @property
+    def cannot_build(self) -> bool:
+        return self.returncode == EXIT_CANNOT_BUILD
+
+
+class Sandbox:
+    """The sandboxed Asterisk, driven through scripts/asterisk-sandbox."""
+
+    def __init__(self, sandbox_dir: str | os.PathLike[str] | None = None) -> None:
+        self.sandbox_dir = Path(sandbox_dir or get_settings().sandbox_dir)
+
+    def _run(self, *args: str, timeout: float = 600) -> str:
+        env = {**os.environ, "IVR_SANDBOX_DIR": str(self.sandbox_dir)}
+        result = subprocess.run([str(SANDBOX_SCRIPT), *args], env=env, capture_output=True,
+                                text=True, timeout=timeout, check=False)
+        if result.returncode != 0:
+            reason = (result.stderr.strip() or result.stdout.strip()).splitlines()
+            raise SandboxError(f"asterisk-sandbox {' '.join(args)}: "
+                               f"{reason[-1] if reason else 'exit ' + str(result.returncode)}",
+                               result.returncode)
+        return result.stdout
+
+    def build(self) -> None:
+        self._run("build")
+
+    def install_conf(self) -> None:
+        self._run("install-conf")
+
+    def start(self) -> None:
+        self._run("start", timeout=60)
+
+    def stop(self) -> None:
+        self._run("stop", timeout=60)
+
+    def is_running(self) -> bool:
+        try:
+            self._run("status", timeout=10)
+        except SandboxError:
+            return False
+        return True
+
+    def cli(self, command: str) -> str:
+        """Output of an Asterisk CLI command (``asterisk -rx``)."""
+        return self._run("cli", command, timeout=30)
+
+    @property
+    def log_path(self) -> Path:
+        """Host path of Asterisk's full log."""
+        return Path(self._run("log-path", timeout=10).strip())
+
+    def log_watcher(self) -> "LogWatcher":
+        """A watcher that sees only what is logged from now on."""
+        return LogWatcher(self.log_path)
+
+
+class LogWatcher:
+    """Waits for lines in a growing log, from the moment it was created.
+
+    Each ``wait_for`` scans forward from just after the previous match, so
+    consecutive waits assert an order. ``text`` holds everything seen since
+    creation, for assertions that something did *not* happen.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._offset = self.path.stat().st_size if self.path.exists() else 0
+        self._partial = b""
+        self._lines: list[str] = []
+        self._next = 0  # index in _lines where the next wait_for starts
+
+    def _read_new(self) -> None:
+        try:
+            with self.path.open("rb") as log:
+                log.seek(self._offset)
+                data = log.read()
+        except FileNotFoundError:
+            return
+        self._offset += len(data)
+        *complete, self._partial = (self._partial + data).split(b"\n")
+        self._lines.extend(line.decode("utf-8", errors="replace") for line in complete)
+
+    @property
+    def text(self) -> str:
+        self._read_new()
+        return "\n".join(self._lines)
+
+    def wait_for(self, pattern: str | re.Pattern[str], timeout: float = 10.0) -> re.Match[str]:
+        """The first match of ``pattern`` in a line logged after the previous match."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._read_new()
+            for index in range(self._next, len(self._lines)):
+                match = regex.search(self._lines[index])
+                if match:
+                    self._next = index + 1
+                    return match
+            if time.monotonic() >= deadline:
+                tail = "\n".join(self._lines[-15:])
+                raise TimeoutError(f"no log line matching {regex.pattern!r} within {timeout} s "
+                                   f"in {self.path}; last lines:\n{tail}")
+            time.sleep(0.05)
+
+    def wait_for_channel(self, extension: str, context: str = "from-sandbox",
+                         timeout: float = 10.0) -> str:
+        """The channel name (``PJSIP/caller-0000002a``) of the next call that enters ``extension``."""
+        match = self.wait_for(rf"Executing \[{re.escape(extension)}@{re.escape(context)}:1\] "
+                              rf'\w+\("([^"]+)"', timeout)
+        return match.group(1)

@@ -1,0 +1,61 @@
+"""Fixtures for acceptance tests: real SIP calls through the Asterisk sandbox.
+
+The sandbox is built, configured and started once per test session (fast
+when already built) and stopped at the end if this session started it. Where
+it cannot exist (no root, no debootstrap) the tests are skipped with the
+reason, except on CI, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ivr.testing.asterisk import LogWatcher, Sandbox, SandboxError
+
+if TYPE_CHECKING:
+    from ivr.testing.sip_caller import SipCaller
+
+
+def _unavailable(reason: str) -> None:
+    (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(f"Asterisk sandbox unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """The running sandbox Asterisk, with asterisk-conf/ and the prompts installed."""
+    sandbox = Sandbox()
+    started_here = False
+    try:
+        sandbox.build()
+        sandbox.install_conf()
+        if not sandbox.is_running():
+            sandbox.start()
+            started_here = True
+    except SandboxError as exc:
+        if not exc.cannot_build:
+            raise
+        _unavailable(str(exc))
+    yield sandbox
+    if started_here:
+        sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def sip_caller(sandbox: Sandbox) -> Iterator[SipCaller]:
+    """The pjsua2 test caller (one per session; pjsua2 lives once per process)."""
+    try:
+        from ivr.testing.sip_caller import SipCaller
+    except ImportError as exc:  # pjsua2-python missing
+        _unavailable(f"pjsua2 cannot be imported: {exc}")
+    with SipCaller() as caller:
+        yield caller
+
+
+@pytest.fixture
+def asterisk_log(sandbox: Sandbox) -> LogWatcher:
+    """Asterisk's full log from the start of the test on."""
+    return sandbox.log_watcher()
