@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
 import click
 
 from ivr.config import get_settings, set_settings
 from ivr.logs import configure_logging
+
+if TYPE_CHECKING:
+    from ivr.domain.book_import import UpsertCounts
+
+T = TypeVar("T")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,6 +88,94 @@ def agi(host: str | None, port: int | None) -> None:
         allowed_peers=settings.agi_allowed_peers, env_timeout=settings.agi_env_timeout,
         reply_timeout=settings.agi_reply_timeout, max_connections=settings.agi_max_connections)
     serve_forever(server)
+
+
+@main.command("import")
+@click.option("--agents", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Sales agents CSV (agent_code, name, licence_no, branch, status).")
+@click.option("--customers", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Customers CSV (customer_no, name, birth_date, national_id, phones ...).")
+@click.option("--policies", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Policies CSV (policy_no, customer_no, product_line, status, premium ...).")
+@click.option("--skip-invalid", is_flag=True,
+              help="Import the good rows and report the bad ones (default: any bad row imports nothing).")
+@click.option("--dry-run", is_flag=True, help="Check and count everything, write nothing.")
+def import_book_command(agents: Path | None, customers: Path | None, policies: Path | None,
+                        skip_invalid: bool, dry_run: bool) -> None:
+    """Import the policy book from the core system's CSV exports (UTF-8).
+
+    Files are upserted on their business keys (agent_code, customer_no,
+    policy_no) in one transaction, agents first, so importing an export twice
+    changes nothing. Bad rows are listed as FILE:LINE: REASON and make the
+    command exit with status 1. Columns and examples: docs/import.md.
+    """
+    from ivr.db.session import session_scope
+    from ivr.domain.book_import import BookFileError, BookFiles, import_book
+
+    if not (agents or customers or policies):
+        raise click.UsageError("name at least one file: --agents, --customers or --policies")
+    settings = get_settings()
+    try:
+        with session_scope() as session:
+            report = import_book(session, BookFiles(agents, customers, policies),
+                                 salt=settings.national_id_salt, country_code=settings.country_code,
+                                 skip_invalid=skip_invalid, track=_progress)
+            if dry_run:
+                session.rollback()
+    except BookFileError as error:
+        raise click.ClickException(str(error)) from None
+    for problem in report.problems:
+        click.echo(str(problem), err=True)
+    _echo_counts([(file.file, file.counts, len(file.problems)) for file in report.files])
+    if not report.written:
+        click.echo("nothing imported: correct the rows above, or use --skip-invalid", err=True)
+        raise SystemExit(1)
+    if dry_run:
+        click.echo("dry run: nothing was written")
+
+
+@main.command("demo-data")
+@click.option("--customers", "customer_count", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="How many customers (DEMO0001 included).")
+@click.option("--seed", type=int, default=None, help="Random seed (default: a fixed one, so the book is stable).")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Date the book's due dates are relative to (default: today).")
+def demo_data(customer_count: int, seed: int | None, today: datetime | None) -> None:
+    """Load a realistic, deterministic demo book: customers, policies, sales agents.
+
+    Idempotent: the same seed and day write the same book, upserted like an
+    import. Prints the fixed customer DEMO0001 for manual test calls.
+    """
+    from ivr.db.session import session_scope
+    from ivr.domain.book_import import write_book
+    from ivr.domain.demo_data import DEFAULT_SEED, DEMO_CUSTOMER_NO, build_demo_book
+
+    book = build_demo_book(customer_count, DEFAULT_SEED if seed is None else seed,
+                           today.date() if today else None)
+    with session_scope() as session:
+        counts = write_book(session, book, get_settings().national_id_salt, track=_progress)
+    _echo_counts([("sales agents", counts.agents, 0), ("customers", counts.customers, 0),
+                  ("policies", counts.policies, 0)])
+    demo = next(row for row in book.customers if row.customer_no == DEMO_CUSTOMER_NO)
+    click.echo(f"\ndemo customer {demo.customer_no}: {demo.name}, language {demo.language}, "
+               f"calls from {', '.join(str(phone) for _, phone in demo.phones)}, "
+               f"date of birth {demo.birth_date:%Y%m%d} (key it to verify)")
+    for policy in (row for row in book.policies if row.customer_no == DEMO_CUSTOMER_NO):
+        click.echo(f"  policy {policy.policy_no} {policy.product_name}: {policy.status.value}, "
+                   f"premium {policy.premium} due {policy.next_due_date}")
+
+
+def _progress(label: str, items: Sequence[T]) -> Iterator[T]:
+    """A progress bar on stderr for the long steps of an import (hidden when stderr is not a terminal)."""
+    with click.progressbar(items, label=label, file=sys.stderr) as bar:
+        yield from bar
+
+
+def _echo_counts(rows: list[tuple[str, UpsertCounts, int]]) -> None:
+    width = max(len(name) for name, _, _ in rows) + 2
+    click.echo(f"{'':<{width}}{'inserted':>10}{'updated':>10}{'unchanged':>10}{'rejected':>10}")
+    for name, counts, rejected in rows:
+        click.echo(f"{name:<{width}}{counts.inserted:>10}{counts.updated:>10}{counts.unchanged:>10}{rejected:>10}")
 
 
 @main.group()

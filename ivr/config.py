@@ -57,6 +57,11 @@ class Settings:
     digit_timeout_ms: int = 6000
     country_code: str = "86"
 
+    # Secret per installation: national IDs are stored only as a hash keyed with it.
+    # DEVELOPMENT DEFAULT, NOT SECRET: production sets IVR_NATIONAL_ID_SALT to a long
+    # random value and never changes it (a new salt makes every stored hash unmatchable).
+    national_id_salt: str = "hotline-development-salt-not-secret"
+
     def replace(self, **changes: object) -> "Settings":
         """A copy with some fields changed (tests, CLI overrides)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
