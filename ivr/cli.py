@@ -246,3 +246,7 @@ def call(extension: str, ani: str, name: str | None, dtmf: str, dtmf_delay: floa
                 click.echo(f"Asterisk hung up ({placed.last_status_code} {placed.last_reason})")
         except (SipCallerError, TimeoutError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
+
+
+if __name__ == "__main__":
+    main()

@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 
 from ivr.db.models import Call, Disposition, IvrEvent, utcnow
 from ivr.db.session import session_scope
-from ivr.domain.phones import InvalidPhoneNumber, normalise_phone
+from ivr.config import get_settings
+from ivr.domain.phones import parse_ani
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,8 @@ class NewCall:
 
 
 def _ani_key(ani: str) -> str:
-    try:
-        return normalise_phone(ani).e164
-    except InvalidPhoneNumber:
-        return ""
+    phone = parse_ani(ani, get_settings().country_code)
+    return "" if phone is None else phone.e164
 
 
 class CallJournal:

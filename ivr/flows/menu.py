@@ -84,9 +84,11 @@ class Conversation:
         """
         problem: str | None = None
         for _attempt in range(self.max_attempts):
-            keys = [problem, prompt] if problem else [prompt]
+            if problem:
+                self.say(problem)
             self.journal.event("prompt", prompt)
-            entry = self.channel.collect_digits(self.sounds(*keys), self.digit_timeout_ms, max_digits)
+            entry = self.channel.collect_digits(prompt_file(self.language, prompt),
+                                                self.digit_timeout_ms, max_digits)
             self.journal.event("input", name, "*" * len(entry) if secret else entry)
             if entry == AGENT_KEY:
                 raise TransferToAgent("caller_pressed_0")

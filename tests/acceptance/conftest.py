@@ -9,12 +9,18 @@ reason, except on CI, where that is a failure.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from ivr.config import get_settings, set_settings
 from ivr.testing.asterisk import LogWatcher, Sandbox, SandboxError
+from ivr.testing.databases import fresh_database
+from ivr.testing.hotline import HotlineServer
 
 if TYPE_CHECKING:
     from ivr.testing.sip_caller import SipCaller
@@ -59,3 +65,27 @@ def sip_caller(sandbox: Sandbox) -> Iterator[SipCaller]:
 def asterisk_log(sandbox: Sandbox) -> LogWatcher:
     """Asterisk's full log from the start of the test on."""
     return sandbox.log_watcher()
+
+
+BOOK = Path(__file__).parent / "book"
+
+
+@pytest.fixture(scope="session")
+def hotline(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HotlineServer]:
+    """`ivr agi` on port 4573 (where the sandbox dialplan sends calls), on a fresh
+    database holding tests/acceptance/book/*.csv imported with `ivr import`."""
+    folder = tmp_path_factory.mktemp("hotline")
+    with fresh_database(folder, "acceptance") as url:
+        env = dict(os.environ, IVR_DATABASE_URL=url)
+        subprocess.run([sys.executable, "-m", "ivr.cli", "import", "--agents", str(BOOK / "agents.csv"),
+                        "--customers", str(BOOK / "customers.csv"),
+                        "--policies", str(BOOK / "policies.csv")], env=env, check=True)
+        previous = get_settings()
+        set_settings(previous.replace(database_url=url))
+        server = HotlineServer(url, port=4573, log_path=folder / "ivr-agi.log")
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+            set_settings(previous)
