@@ -28,6 +28,9 @@ class Settings:
 
     database_url: str = f"sqlite:///{_var('hotline.db')}"
     broker_url: str = f"sqla+sqlite:///{_var('celery-broker.db')}"
+    db_pool_size: int = 20
+    db_max_overflow: int = 20
+    db_pool_timeout: float = 60.0
     result_backend: str = f"db+sqlite:///{_var('celery-results.db')}"
     recordings_dir: str = str(PROJECT_ROOT / "recordings")
     reports_dir: str = str(PROJECT_ROOT / "reports")
@@ -49,7 +52,6 @@ class Settings:
     ami_secret: str = "hotline-sandbox-secret"
     sandbox_dir: str = _var("asterisk-sandbox")
     sip_port: int = 5060
-    hotline_extension: str = "95519"
 
     # IVR behaviour
     default_language: str = "en"

@@ -62,6 +62,9 @@ class MemoryJournal:
     def set_language(self, language):
         self.events.append(("language", "", language))
 
+    def flush(self):
+        self.events.append(("flush", "", ""))
+
 
 def conversation(channel: ScriptedChannel) -> tuple[Conversation, MemoryJournal]:
     journal = MemoryJournal()

@@ -1,8 +1,8 @@
 """The call record: who called, what they did in the IVR, how the call ended.
 
-A ``CallJournal`` writes each step in its own short transaction, so a call
-that waits minutes for a key holds no database connection, and a call that
-ends abruptly still leaves every step it took.
+A ``CallJournal`` writes in short transactions only, so a call that waits
+minutes for a key holds no database connection, and a call that ends
+abruptly still leaves every step it took up to its last wait.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from ivr.db.models import Call, Disposition, IvrEvent, utcnow
-from ivr.db.session import session_scope
 from ivr.config import get_settings
+from ivr.db.session import get_engine, session_scope
 from ivr.domain.phones import parse_ani
 
 log = logging.getLogger(__name__)
@@ -38,12 +38,20 @@ def _ani_key(ani: str) -> str:
 
 
 class CallJournal:
-    """Append-only record of one call's path through the IVR."""
+    """Append-only record of one call's path through the IVR.
+
+    Steps are buffered in memory and written, with any change to the call row,
+    in one short transaction by :meth:`flush`. Flows flush before every wait
+    for the caller (``Conversation.ask``) and the record is flushed when it
+    closes, so nothing the caller did is lost and no connection is held while
+    they listen or key.
+    """
 
     def __init__(self, call_pk: int, unique_id: str) -> None:
         self.call_pk = call_pk
         self.unique_id = unique_id
         self._seq = 0
+        self._pending: list[dict[str, object]] = []
         self.closed = False
 
     @classmethod
@@ -64,31 +72,39 @@ class CallJournal:
     def event(self, kind: str, name: str = "", value: str = "") -> None:
         """Append one step: ``prompt``, ``input``, ``verification``, ``transfer`` ..."""
         self._seq += 1
-        with session_scope() as session:
-            session.add(IvrEvent(call_id=self.call_pk, seq=self._seq, kind=kind[:32],
-                                 name=name[:64], value=value))
+        self._pending.append({"call_id": self.call_pk, "seq": self._seq, "at": utcnow(),
+                              "kind": kind[:32], "name": name[:64], "value": value})
 
     def answered(self, language: str) -> None:
-        self._update(answered_at=utcnow(), language=language)
+        self._write(answered_at=utcnow(), language=language)
 
     def set_language(self, language: str) -> None:
-        self._update(language=language)
+        self._write(language=language)
 
     def identified(self, customer_id: int) -> None:
-        self._update(customer_id=customer_id)
+        self._write(customer_id=customer_id)
 
     def verified(self) -> None:
-        self._update(verified=True)
+        self._write(verified=True)
+
+    def flush(self) -> None:
+        """Write the buffered steps now (before the call waits for the caller)."""
+        self._write()
 
     def close(self, disposition: Disposition, transfer_reason: str = "") -> None:
         """End the record once; later calls are ignored (the first outcome wins)."""
         if self.closed:
             return
-        self._update(ended_at=utcnow(), disposition=disposition, transfer_reason=transfer_reason[:64])
+        self._write(ended_at=utcnow(), disposition=disposition, transfer_reason=transfer_reason[:64])
         self.closed = True
         log.info("call record closed: %s %s", disposition.value, transfer_reason)
 
-    def _update(self, **values: object) -> None:
-        with session_scope() as session:
-            session.execute(update(Call).where(Call.id == self.call_pk).values(**values))
-
+    def _write(self, **call_values: object) -> None:
+        if not self._pending and not call_values:
+            return
+        with get_engine().begin() as connection:
+            if self._pending:
+                connection.execute(insert(IvrEvent), self._pending)
+            if call_values:
+                connection.execute(update(Call).where(Call.id == self.call_pk).values(**call_values))
+        self._pending = []

@@ -87,6 +87,7 @@ class Conversation:
             if problem:
                 self.say(problem)
             self.journal.event("prompt", prompt)
+            self.journal.flush()
             entry = self.channel.collect_digits(prompt_file(self.language, prompt),
                                                 self.digit_timeout_ms, max_digits)
             self.journal.event("input", name, "*" * len(entry) if secret else entry)

@@ -7,6 +7,7 @@ these methods.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
@@ -14,6 +15,8 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from ivr.telephony.agi import AgiSession
+
+_SIP_QUOTED_PAIR = re.compile(r"\\(.)")
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,20 @@ class CallInfo:
             channel=env.get("agi_channel", ""),
             flow=flow_name(env),
             caller_number=_known(env.get("agi_callerid", "")),
-            caller_name=_known(env.get("agi_calleridname", "")),
+            caller_name=caller_name(env),
             dnis=_known(env.get("agi_dnid", "")) or env.get("agi_extension", ""),
             language=env.get("agi_language", ""),
         )
+
+
+def caller_name(env: dict[str, str]) -> str:
+    """The caller-ID name as the caller sent it.
+
+    Asterisk's PJSIP channel keeps a SIP display name's quoted-pair escapes
+    (``"O\\"Brien"`` arrives as ``O\\"Brien``), so they are undone here.
+    """
+    name = _known(env.get("agi_calleridname", ""))
+    return _SIP_QUOTED_PAIR.sub(r"\1", name) if env.get("agi_type") == "PJSIP" else name
 
 
 def _known(value: str) -> str:

@@ -1,0 +1,37 @@
+"""What the flows learn about a call from the AGI environment (all untrusted)."""
+
+from ivr.telephony.channel import CallInfo, flow_name
+
+
+def env(**values: str) -> dict[str, str]:
+    base = {"agi_network_script": "hotline", "agi_uniqueid": "1.1", "agi_type": "PJSIP",
+            "agi_callerid": "13800138000", "agi_calleridname": "Wang", "agi_dnid": "95519"}
+    base.update(values)
+    return base
+
+
+def test_pjsip_display_name_escapes_are_undone():
+    info = CallInfo.from_agi_env(env(agi_calleridname='O\\"Brien \\\\ 王小明'))
+    assert info.caller_name == 'O"Brien \\ 王小明'
+
+
+def test_other_channel_types_keep_the_name_as_given():
+    info = CallInfo.from_agi_env(env(agi_type="DAHDI", agi_calleridname='a\\"b'))
+    assert info.caller_name == 'a\\"b'
+
+
+def test_unknown_caller_id_is_empty():
+    info = CallInfo.from_agi_env(env(agi_callerid="unknown", agi_calleridname="unknown"))
+    assert (info.caller_number, info.caller_name) == ("", "")
+
+
+def test_dnis_falls_back_to_the_extension():
+    info = CallInfo.from_agi_env(env(agi_dnid="unknown", agi_extension="95599"))
+    assert info.dnis == "95599"
+
+
+def test_flow_name_from_fastagi_url_and_from_process_agi_path():
+    assert flow_name({"agi_network_script": "hotline?x=1"}) == "hotline"
+    assert flow_name({"agi_request": "agi://127.0.0.1:4573/hotline"}) == "hotline"
+    assert flow_name({"agi_request": "/opt/hotline/agi/hotline"}) == "hotline"
+    assert flow_name({"agi_request": "/usr/share/asterisk/agi-bin/claims.agi"}) == "claims"
