@@ -39,6 +39,18 @@ def key_when_asked(log: LogWatcher, call, channel: str, prompt: str, digits: str
     call.send_dtmf(digits + "#")
 
 
+def hang_up_at_policy_number_prompt(sip_caller, log: LogWatcher, ani: str,
+                                    display_name: str | None = None, extension: str = "95519") -> str:
+    """Call, wait until the IVR asks for a policy number, hang up; the channel name."""
+    call = sip_caller.call(extension, ani=ani, display_name=display_name)
+    call.wait_answered()
+    channel = log.wait_for_channel(extension)
+    log.wait_for(agi_rx(channel, r"GET DATA hotline/en/enter_policy_number"), timeout=20)
+    call.hangup()
+    call.wait_disconnected()
+    return channel
+
+
 def test_known_caller_with_right_birth_date_hears_each_policy(hotline, sip_caller, asterisk_log):
     call = sip_caller.call("95519", ani=LI_LEI_MOBILE, display_name="Li Lei")
     call.wait_answered()
@@ -96,12 +108,7 @@ def test_unknown_caller_with_wrong_birth_date_three_times_is_transferred_hearing
 
 def test_caller_hanging_up_at_the_policy_number_prompt_is_abandoned_and_next_call_is_served(
         hotline, sip_caller, asterisk_log):
-    call = sip_caller.call("95519", ani=SHARED_LANDLINE)
-    call.wait_answered()
-    channel = asterisk_log.wait_for_channel("95519")
-    asterisk_log.wait_for(agi_rx(channel, r"GET DATA hotline/en/enter_policy_number"), timeout=20)
-    call.hangup()
-    call.wait_disconnected()
+    channel = hang_up_at_policy_number_prompt(sip_caller, asterisk_log, SHARED_LANDLINE)
 
     record = hotline.call_record(channel)
     assert record.disposition == Disposition.ABANDONED_IN_IVR
@@ -145,12 +152,7 @@ def test_with_the_fastagi_server_stopped_a_call_still_reaches_the_agent_queue(
 
 def test_hostile_display_name_is_stored_as_text(hotline, sip_caller, asterisk_log):
     name = "O\"Brien \\ 王小明 '); DROP TABLE calls;-- <b>"
-    call = sip_caller.call("95519", ani=UNKNOWN_NUMBER, display_name=name)
-    call.wait_answered()
-    channel = asterisk_log.wait_for_channel("95519")
-    asterisk_log.wait_for(agi_rx(channel, r"GET DATA hotline/en/enter_policy_number"), timeout=20)
-    call.hangup()
-    call.wait_disconnected()
+    channel = hang_up_at_policy_number_prompt(sip_caller, asterisk_log, UNKNOWN_NUMBER, name)
 
     record = hotline.call_record(channel)
     # Asterisk keeps SIP's quoted-pair escapes in CALLERID(name); the server undoes them.
@@ -161,12 +163,8 @@ def test_hostile_display_name_is_stored_as_text(hotline, sip_caller, asterisk_lo
 def test_newlines_injected_in_caller_name_reach_the_server_raw_and_inject_nothing(
         hotline, sip_caller, asterisk_log):
     # 95599 sets CALLERID(name) to 'Evil"\nEXEC Playback x\n' and skips the cleaning.
-    call = sip_caller.call("95599", ani=UNKNOWN_NUMBER)
-    call.wait_answered()
-    channel = asterisk_log.wait_for_channel("95599")
-    asterisk_log.wait_for(agi_rx(channel, r"GET DATA hotline/en/enter_policy_number"), timeout=20)
-    call.hangup()
-    call.wait_disconnected()
+    channel = hang_up_at_policy_number_prompt(sip_caller, asterisk_log, UNKNOWN_NUMBER,
+                                              extension="95599")
 
     record = hotline.call_record(channel)
     assert record.caller_name == 'Evil"'
