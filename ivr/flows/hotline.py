@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ivr.flows.menu import Conversation
 from ivr.flows.policy_lookup import read_policies
+from ivr.flows.prompts import P
 from ivr.flows.verification import identify, verify
 
 
@@ -11,4 +12,4 @@ def hotline(call: Conversation) -> None:
     caller = identify(call)
     verify(call, caller)
     read_policies(call, caller.customer_id)
-    call.say("goodbye")
+    call.say(P.goodbye)

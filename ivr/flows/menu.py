@@ -14,7 +14,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from ivr.domain.calls import CallJournal
-from ivr.flows.prompts import LANGUAGES, prompt_file
+from ivr.flows.prompts import LANGUAGES, P, prompt_file
 from ivr.telephony.channel import Channel
 
 AGENT_KEY = "0"
@@ -72,9 +72,9 @@ class Conversation:
         yuan, fen = divmod(fen_total, 100)
         self.say_number(yuan)
         if fen:
-            self.say("point")
+            self.say(P.point)
             self.say_digits(f"{fen:02d}")
-        self.say("yuan")
+        self.say(P.yuan)
 
     def ask(self, prompt: str, *, name: str, max_digits: int, check: EntryCheck,
             secret: bool = False) -> str:
@@ -93,10 +93,10 @@ class Conversation:
             self.journal.event("input", name, "*" * len(entry) if secret else entry)
             if entry == AGENT_KEY:
                 raise TransferToAgent("caller_pressed_0")
-            problem = "no_input" if entry == "" else check(entry)
+            problem = P.no_input if entry == "" else check(entry)
             if problem is None:
                 return entry
-        self.say(problem or "no_input", "too_many_attempts")
+        self.say(problem or P.no_input, P.too_many_attempts)
         raise TransferToAgent("too_many_attempts")
 
     def _agent_if_pressed(self, key: str) -> None:

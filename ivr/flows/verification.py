@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ivr.domain.callers import KnownCaller, identify_by_phone, identify_by_policy, verify_birth_date
 from ivr.flows.menu import Conversation
+from ivr.flows.prompts import P
 
 POLICY_NUMBER_MAX_DIGITS = 20
 BIRTH_DATE_DIGITS = 8
@@ -16,20 +17,20 @@ def identify(call: Conversation) -> KnownCaller:
         call.journal.identified(known.customer_id)
         call.journal.event("identification", "ani", "recognised")
         call.use_language(known.language)
-        call.say("welcome_known")
+        call.say(P.welcome_known)
         return known
     call.journal.event("identification", "ani", "not_recognised")
-    call.say("welcome")
+    call.say(P.welcome)
     found: list[KnownCaller] = []
 
     def policy_exists(entry: str) -> str | None:
         holder = identify_by_policy(entry)
         if holder is None:
-            return "policy_not_found"
+            return P.policy_not_found
         found.append(holder)
         return None
 
-    call.ask("enter_policy_number", name="policy_number",
+    call.ask(P.enter_policy_number, name="policy_number",
              max_digits=POLICY_NUMBER_MAX_DIGITS, check=policy_exists)
     caller = found[-1]
     call.journal.identified(caller.customer_id)
@@ -44,9 +45,9 @@ def verify(call: Conversation, caller: KnownCaller) -> None:
     def matches_birth_date(entry: str) -> str | None:
         passed = verify_birth_date(caller.customer_id, entry)
         call.journal.event("verification", "birth_date", "passed" if passed else "failed")
-        return None if passed else "birth_date_wrong"
+        return None if passed else P.birth_date_wrong
 
-    call.ask("enter_birth_date", name="birth_date", max_digits=BIRTH_DATE_DIGITS,
+    call.ask(P.enter_birth_date, name="birth_date", max_digits=BIRTH_DATE_DIGITS,
              check=matches_birth_date, secret=True)
     call.journal.verified()
-    call.say("verified")
+    call.say(P.verified)
