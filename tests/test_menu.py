@@ -66,9 +66,9 @@ class MemoryJournal:
         self.events.append(("flush", "", ""))
 
 
-def conversation(channel: ScriptedChannel) -> tuple[Conversation, MemoryJournal]:
+def conversation(channel: ScriptedChannel, language: str = "en") -> tuple[Conversation, MemoryJournal]:
     journal = MemoryJournal()
-    return Conversation(channel, journal, "en", max_attempts=3), journal  # type: ignore[arg-type]
+    return Conversation(channel, journal, language, max_attempts=3), journal  # type: ignore[arg-type]
 
 
 def accept_only(good: str):
@@ -140,3 +140,36 @@ def test_a_language_we_do_not_speak_keeps_the_current_one():
     assert channel.log == []
     call.say_date(date(2026, 12, 1))
     assert channel.log == [("date", date(2026, 12, 1))]
+
+
+def zh_sounds(*fragments: str) -> tuple[str, ...]:
+    return tuple(f"hotline/zh/{fragment}" for fragment in fragments)
+
+
+@pytest.mark.parametrize("say, value, fragments", [
+    ("say_number", 10010, ("zh_1", "zh_10000", "zh_0", "zh_1", "zh_10")),
+    ("say_digits", "8810", ("zh_8", "zh_8", "zh_1", "zh_0")),
+    ("say_date", date(2026, 12, 1),
+     ("zh_2", "zh_0", "zh_2", "zh_6", "zh_nian", "zh_10", "zh_2", "zh_yue", "zh_1", "zh_ri")),
+    ("say_amount", Decimal("1234.05"),
+     ("zh_1", "zh_1000", "zh_2", "zh_100", "zh_3", "zh_10", "zh_4", "zh_yuan", "zh_0", "zh_5", "zh_fen")),
+])
+def test_mandarin_numbers_dates_and_amounts_are_one_list_of_our_own_fragments(say, value, fragments):
+    channel = ScriptedChannel()
+    call, _ = conversation(channel, "zh")
+    getattr(call, say)(value)
+    assert channel.log == [("play", zh_sounds(*fragments))]
+
+
+def test_zero_during_a_mandarin_amount_goes_to_an_agent():
+    call, _ = conversation(ScriptedChannel(press_during_play="0"), "zh")
+    with pytest.raises(TransferToAgent):
+        call.say_amount(Decimal("88.80"))
+
+
+def test_switching_to_mandarin_switches_number_speech():
+    channel = ScriptedChannel()
+    call, _ = conversation(channel)
+    call.use_language("zh")
+    call.say_number(2)
+    assert channel.log == [("language", "zh"), ("play", zh_sounds("zh_2"))]

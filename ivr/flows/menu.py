@@ -14,6 +14,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from ivr.domain.calls import CallJournal
+from ivr.flows import speech_zh
 from ivr.flows.prompts import LANGUAGES, P, prompt_file
 from ivr.telephony.channel import Channel
 
@@ -57,17 +58,33 @@ class Conversation:
             self.journal.event("prompt", key)
             self._agent_if_pressed(self.channel.play(self.sounds(key), AGENT_KEY))
 
+    # Mandarin numbers, digits, dates and amounts are our own fragments played
+    # in one STREAM FILE list (Asterisk has no Mandarin sounds); English ones
+    # are Asterisk's SAY commands. Either way 0 goes to a person.
+
     def say_number(self, number: int) -> None:
+        if self.language == "zh":
+            self._say_fragments(speech_zh.number_fragments(number))
+            return
         self._agent_if_pressed(self.channel.say_number(number, AGENT_KEY))
 
     def say_digits(self, digits: str) -> None:
+        if self.language == "zh":
+            self._say_fragments(speech_zh.digits_fragments(digits))
+            return
         self._agent_if_pressed(self.channel.say_digits(digits, AGENT_KEY))
 
     def say_date(self, day: date) -> None:
+        if self.language == "zh":
+            self._say_fragments(speech_zh.date_fragments(day))
+            return
         self._agent_if_pressed(self.channel.say_date(day, AGENT_KEY))
 
     def say_amount(self, amount: Decimal) -> None:
-        """Yuan as a number, then fen as two digits when there are any."""
+        """Yuan as a number, then fen as two digits when there are any (zh: 元角分)."""
+        if self.language == "zh":
+            self._say_fragments(speech_zh.money_fragments(amount))
+            return
         fen_total = int((amount * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
         yuan, fen = divmod(fen_total, 100)
         self.say_number(yuan)
@@ -98,6 +115,9 @@ class Conversation:
                 return entry
         self.say(problem or P.no_input, P.too_many_attempts)
         raise TransferToAgent("too_many_attempts")
+
+    def _say_fragments(self, fragments: list[str]) -> None:
+        self._agent_if_pressed(self.channel.play(self.sounds(*fragments), AGENT_KEY))
 
     def _agent_if_pressed(self, key: str) -> None:
         if key == AGENT_KEY:
