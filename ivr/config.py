@@ -58,6 +58,22 @@ class Settings:
     max_attempts: int = 3
     digit_timeout_ms: int = 6000
     country_code: str = "86"
+    grace_period_days: int = 60  # days after a missed due date before a policy lapses
+
+    # Lockouts across calls (date of birth keyed by customer, PIN keyed by agent code)
+    verification_lock_threshold: int = 5  # wrong dates of birth before self-service is locked
+    verification_lock_minutes: int = 30
+    agent_pin_lock_threshold: int = 5  # wrong PINs before the agents' internal line is locked
+    agent_pin_lock_minutes: int = 15
+
+    # Complaints and sales-agent checks
+    complaint_answer_hours: int = 48  # promised answer time; later than this a ticket is flagged overdue
+    fraud_alert_window_days: int = 30  # checks of a terminated or suspended code within this window ...
+    fraud_alert_min_checks: int = 2  # ... this many times raise a fraud alert
+
+    # JSON API (ivr web); it has no authentication until the web console issue, so loopback only
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
 
     # Secret per installation: national IDs are stored only as a hash keyed with it.
     # DEVELOPMENT DEFAULT, NOT SECRET: production sets IVR_NATIONAL_ID_SALT to a long

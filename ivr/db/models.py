@@ -19,7 +19,9 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -135,6 +137,8 @@ class SalesAgent(Base):
     licence_no: Mapped[str] = mapped_column(String(64))
     branch: Mapped[str] = mapped_column(String(200))
     status: Mapped[AgentStatus] = mapped_column(_enum(AgentStatus, "agent_status"), default=AgentStatus.ACTIVE)
+    # PIN for the sales agents' internal line: pbkdf2_sha256$iterations$salt$hash, see ivr/domain/sales_agents.py
+    pin_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Policy(Base):
@@ -201,3 +205,209 @@ class IvrEvent(Base):
     value: Mapped[str] = mapped_column(Text, default="")
 
     call: Mapped[Call] = relationship(back_populates="events")
+
+
+# --- self-service: claims, complaints, sales-agent checks, lockouts ------------------------------
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, on SQLite and PostgreSQL alike.
+
+    SQLite gives naive datetimes back; comparing them with an aware ``now``
+    raises. Naive values are refused on the way in: a time without a zone is
+    ambiguous, and ours are always UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware (UTC) datetime")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class ClaimStatus(str, enum.Enum):
+    INCOMPLETE = "incomplete"  # opened by the IVR; the caller has not finished (or hung up)
+    REPORTED = "reported"  # first notice of loss complete
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PAID = "paid"
+    CLOSED = "closed"
+
+
+class IncidentType(str, enum.Enum):
+    COLLISION = "collision"
+    THEFT = "theft"
+    GLASS = "glass"
+    HOSPITALISATION = "hospitalisation"
+    CRITICAL_ILLNESS = "critical_illness"
+    DEATH = "death"
+    OTHER = "other"
+
+
+class ComplaintSubject(str, enum.Enum):
+    SERVICE = "service"
+    CLAIMS = "claims"
+    SALES = "sales"
+    BILLING = "billing"
+    OTHER = "other"
+
+
+class ComplaintStatus(str, enum.Enum):
+    RECEIVED = "received"
+    ASSIGNED = "assigned"
+    RESOLVED = "resolved"
+    INFORMED = "informed"
+    CLOSED = "closed"
+
+
+class AgentCheckResult(str, enum.Enum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    TERMINATED = "terminated"
+    UNKNOWN = "unknown"
+
+
+class FraudAlertStatus(str, enum.Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Claim(Base):
+    """A first notice of loss, saved from the moment the caller chose the policy."""
+
+    __tablename__ = "claims"
+    __table_args__ = (Index("ix_claims_status_created_at", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_no: Mapped[str] = mapped_column(String(12), unique=True)  # YYMMDD + 6-digit sequence of the day
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    call_unique_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[ClaimStatus] = mapped_column(_enum(ClaimStatus, "claim_status"), default=ClaimStatus.INCOMPLETE)
+    incident_type: Mapped[IncidentType | None] = mapped_column(_enum(IncidentType, "incident_type"), nullable=True)
+    incident_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    callback_number: Mapped[str | None] = mapped_column(String(32), nullable=True)  # E.164
+    recording_path: Mapped[str | None] = mapped_column(String(255), nullable=True)  # under recordings_dir
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    policy: Mapped[Policy] = relationship()
+    customer: Mapped[Customer] = relationship()
+
+
+class Complaint(Base):
+    """A complaint ticket, in a closed loop: received, assigned, resolved, informed, closed."""
+
+    __tablename__ = "complaints"
+    __table_args__ = (Index("ix_complaints_status_due_at", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_no: Mapped[str] = mapped_column(String(10), unique=True)  # YYMM + 6-digit sequence of the month
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True, index=True)
+    policy_id: Mapped[int | None] = mapped_column(ForeignKey("policies.id"), nullable=True)
+    call_unique_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    subject: Mapped[ComplaintSubject] = mapped_column(_enum(ComplaintSubject, "complaint_subject"))
+    status: Mapped[ComplaintStatus] = mapped_column(
+        _enum(ComplaintStatus, "complaint_status"), default=ComplaintStatus.RECEIVED)
+    department: Mapped[str] = mapped_column(String(100), default="")
+    recording_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    overdue: Mapped[bool] = mapped_column(default=False)  # stays set once the deadline was missed
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    customer: Mapped[Customer | None] = relationship()
+    policy: Mapped[Policy | None] = relationship()
+    events: Mapped[list[ComplaintEvent]] = relationship(
+        back_populates="complaint", order_by="ComplaintEvent.id", cascade="all, delete-orphan")
+
+
+class ComplaintEvent(Base):
+    """One change of a complaint's status: who, when, from what to what."""
+
+    __tablename__ = "complaint_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    from_status: Mapped[ComplaintStatus | None] = mapped_column(
+        _enum(ComplaintStatus, "complaint_status"), nullable=True)
+    to_status: Mapped[ComplaintStatus] = mapped_column(_enum(ComplaintStatus, "complaint_status"))
+    actor: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    complaint: Mapped[Complaint] = relationship(back_populates="events")
+
+
+class AgentCheck(Base):
+    """A caller checking a sales agent's code (业务员身份鉴别); every check is kept."""
+
+    __tablename__ = "agent_checks"
+    __table_args__ = (Index("ix_agent_checks_code_checked_at", "keyed_code", "checked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    keyed_code: Mapped[str] = mapped_column(String(32))
+    sales_agent_id: Mapped[int | None] = mapped_column(ForeignKey("sales_agents.id"), nullable=True)
+    result: Mapped[AgentCheckResult] = mapped_column(_enum(AgentCheckResult, "agent_check_result"))
+    caller_number: Mapped[str] = mapped_column(String(64), default="")
+    call_unique_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+
+
+class FraudAlert(Base):
+    """Repeated checks of a terminated or suspended agent's code: someone may be selling with it.
+
+    At most one open alert per code (a partial unique index); further checks update it.
+    """
+
+    __tablename__ = "fraud_alerts"
+    __table_args__ = (Index("uq_fraud_alerts_open_code", "agent_code", unique=True,
+                            sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_code: Mapped[str] = mapped_column(String(32))
+    sales_agent_id: Mapped[int | None] = mapped_column(ForeignKey("sales_agents.id"), nullable=True)
+    check_count: Mapped[int] = mapped_column(Integer)
+    first_check_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_check_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[FraudAlertStatus] = mapped_column(
+        _enum(FraudAlertStatus, "fraud_alert_status"), default=FraudAlertStatus.OPEN)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+
+
+class Lockout(Base):
+    """Failed attempts at a secret (date of birth, PIN) per subject, across calls."""
+
+    __tablename__ = "lockouts"
+    __table_args__ = (UniqueConstraint("subject_kind", "subject_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(32))  # 'customer' | 'sales_agent'
+    subject_key: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class NumberSequence(Base):
+    """Counters for numbers people key and hear (claim and ticket numbers), one row per prefix.
+
+    Incremented with ``UPDATE ... RETURNING``, which the database serialises,
+    so two calls never get the same number.
+    """
+
+    __tablename__ = "number_sequences"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)  # e.g. 'claim:261121'
+    value: Mapped[int] = mapped_column(Integer, default=0)

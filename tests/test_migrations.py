@@ -1,0 +1,46 @@
+"""The Alembic revisions build exactly the models' schema, and undo it, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from ivr.db.migrate import downgrade, upgrade
+from ivr.db.models import Base
+from ivr.db.session import engine_for
+
+SELF_SERVICE_TABLES = {"claims", "complaints", "complaint_events", "agent_checks", "fraud_alerts",
+                       "lockouts", "number_sequences"}
+
+
+def _schema_differences(url: str) -> list[object]:
+    with engine_for(url).connect() as connection:
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+
+def _tables(url: str) -> set[str]:
+    return set(inspect(engine_for(url)).get_table_names())
+
+
+def _agent_columns(url: str) -> set[str]:
+    return {column["name"] for column in inspect(engine_for(url)).get_columns("sales_agents")}
+
+
+def test_migrated_database_matches_the_models(database_url: str) -> None:
+    assert _schema_differences(database_url) == []
+
+
+def test_self_service_revision_downgrades_and_upgrades_again(database_url: str) -> None:
+    downgrade(database_url, "0001_initial")
+    engine_for(database_url).dispose()
+
+    assert not SELF_SERVICE_TABLES & _tables(database_url)
+    assert "pin_hash" not in _agent_columns(database_url)
+
+    upgrade(database_url)
+    engine_for(database_url).dispose()
+
+    assert SELF_SERVICE_TABLES <= _tables(database_url)
+    assert "pin_hash" in _agent_columns(database_url)
+    assert _schema_differences(database_url) == []
