@@ -3,6 +3,9 @@
 A caller hanging up is the normal end of most calls, so ``Hangup`` is not an
 ``AgiError``: flows let it propagate and the FastAGI boundary ends the call
 quietly. Everything else is a fault that sends the caller to a person.
+
+The AMI errors (``AmiError`` and below) are a separate tree: they concern the
+manager connection, not a call.
 """
 
 
@@ -32,3 +35,27 @@ class UnsafeArgument(AgiError):
 
 class ProtocolTimeout(AgiError):
     """Asterisk sent nothing within the configured time."""
+
+
+class AmiError(Exception):
+    """An AMI (Asterisk Manager Interface) fault: the base of the AMI errors below."""
+
+
+class AmiConnectionError(AmiError):
+    """Asterisk's manager is unreachable, did not greet as AMI, or the connection is gone."""
+
+
+class AmiAuthError(AmiError):
+    """Asterisk refused the AMI login (wrong user or secret, or address not permitted)."""
+
+
+class AmiTimeout(AmiError):
+    """No reply to an action, or no matching event, within the time allowed."""
+
+
+class AmiActionError(AmiError):
+    """Asterisk answered an action with ``Response: Error``; the text gives its reason."""
+
+
+class AmiUnsafeValue(AmiError, ValueError):
+    """An AMI header name or value carried CR, LF or NUL, which would inject headers or actions."""
