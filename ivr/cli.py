@@ -180,26 +180,42 @@ def _echo_counts(rows: list[tuple[str, UpsertCounts, int]]) -> None:
 
 @main.group()
 def prompts() -> None:
-    """Recorded prompts: the hotline's sentences (ivr/flows/prompts.py) as WAV files."""
+    """The hotline's prompts (ivr/flows/prompts/<language>.toml) as WAV files for Asterisk."""
 
 
-@prompts.command("render")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for <language>/<key>.wav; Asterisk's <astdatadir>/sounds/hotline.")
+@prompts.command("build")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder for <language>/<id>.wav: Asterisk's <astdatadir>/sounds/hotline "
+                   "(default: setting prompt_sounds_dir).")
+@click.option("--language", "languages", multiple=True, metavar="L",
+              help="Build only this language (repeatable); default: all.")
+@click.option("--force", is_flag=True, help="Build every prompt, changed or not.")
 @click.option("--espeak", default="espeak-ng", show_default=True,
               help="espeak-ng command prefix, e.g. 'chroot /path/to/rootfs espeak-ng'.")
-def prompts_render(out_dir: str, espeak: str) -> None:
-    """Render every prompt to 8 kHz mono WAV with espeak-ng; unchanged prompts are skipped."""
-    from pathlib import Path
+def prompts_build(out_dir: str | None, languages: tuple[str, ...], force: bool, espeak: str) -> None:
+    """Build every prompt as 8 kHz mono 16-bit WAV: the site's own recording of a prompt
+    (setting prompt_overrides_dir, <language>/<id>.wav) if there is one, else espeak-ng.
+    Unchanged prompts are skipped. Fails, building nothing, if a flow uses a prompt id
+    that some catalogue lacks."""
+    from ivr.flows.prompts import LANGUAGES, PROMPTS, SPEECH_FRAGMENTS
+    from ivr.flows.prompts.check import catalogue_problems
+    from ivr.telephony.prompt_build import PromptBuildError, build_prompts
 
-    from ivr.flows.prompts import PROMPTS
-    from ivr.telephony.prompt_render import PromptRenderError, render_prompts
-
+    problems = catalogue_problems()
+    if problems:
+        raise click.ClickException("prompt catalogues are incomplete; nothing built:\n  " + "\n  ".join(problems))
+    unknown = sorted(set(languages) - set(LANGUAGES))
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)} (we speak {', '.join(LANGUAGES)})", param_hint="--language")
+    settings = get_settings()
+    out = Path(out_dir or settings.prompt_sounds_dir)
+    chosen = {language: PROMPTS[language] for language in (languages or LANGUAGES)}
     try:
-        report = render_prompts(PROMPTS, Path(out_dir), espeak)
-    except PromptRenderError as exc:
+        report = build_prompts(chosen, out, espeak=espeak, overrides_dir=Path(settings.prompt_overrides_dir),
+                               force=force, fragments=SPEECH_FRAGMENTS, progress=click.echo)
+    except PromptBuildError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"prompts in {out_dir}: {len(report.rendered)} rendered, {len(report.unchanged)} unchanged")
+    click.echo(f"prompts in {out}: {report.summary()}")
 
 
 @main.command("call")

@@ -53,6 +53,10 @@ class Settings:
     sandbox_dir: str = _var("asterisk-sandbox")
     sip_port: int = 5060
 
+    # Prompts (ivr/flows/prompts/<language>.toml), built by `ivr prompts build`
+    prompt_sounds_dir: str = _var("sounds/hotline")  # Asterisk's <astdatadir>/sounds/hotline in production
+    prompt_overrides_dir: str = str(PROJECT_ROOT / "prompts-custom")  # <language>/<id>.wav: a site's own recordings
+
     # IVR behaviour
     default_language: str = "en"
     max_attempts: int = 3

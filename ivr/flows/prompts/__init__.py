@@ -17,10 +17,16 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from ivr.flows import speech_zh
+
 #: Languages the hotline speaks, in the order the caller is offered them.
 LANGUAGES = ("zh", "en")
 #: The catalogue that defines which prompt ids exist.
 MASTER_LANGUAGE = "en"
+
+#: Prompt ids a language has beyond the master list: the fragments its own
+#: speech code plays back to back (built with their silence trimmed).
+SPEECH_FRAGMENTS: dict[str, frozenset[str]] = {"zh": speech_zh.FRAGMENTS}
 
 CATALOGUE_DIR = Path(__file__).resolve().parent
 
