@@ -163,6 +163,9 @@ def demo_data(customer_count: int, seed: int | None, today: datetime | None) -> 
     for policy in (row for row in book.policies if row.customer_no == DEMO_CUSTOMER_NO):
         click.echo(f"  policy {policy.policy_no} {policy.product_name}: {policy.status.value}, "
                    f"premium {policy.premium} due {policy.next_due_date}")
+    agent = book.agents[0]
+    click.echo(f"demo sales agent {agent.agent_code}: {agent.name}, internal-line PIN {agent.pin} "
+               f"(every demo agent AGnnnn has PIN nnnn)")
 
 
 def _progress(label: str, items: Sequence[T]) -> Iterator[T]:
@@ -176,6 +179,74 @@ def _echo_counts(rows: list[tuple[str, UpsertCounts, int]]) -> None:
     click.echo(f"{'':<{width}}{'inserted':>10}{'updated':>10}{'unchanged':>10}{'rejected':>10}")
     for name, counts, rejected in rows:
         click.echo(f"{name:<{width}}{counts.inserted:>10}{counts.updated:>10}{counts.unchanged:>10}{rejected:>10}")
+
+
+@main.group()
+def agents() -> None:
+    """Sales agents: internal-line PINs."""
+
+
+@agents.command("set-pin")
+@click.argument("code")
+@click.option("--pin", prompt="New PIN (4 to 8 digits)", hide_input=True, confirmation_prompt=True,
+              help="Read from a prompt (or stdin) when not given; avoid passing it here, it shows in ps.")
+def agents_set_pin(code: str, pin: str) -> None:
+    """Set the internal-line PIN of sales agent CODE (stored salted and hashed) and lift any lock."""
+    from ivr.domain.errors import DomainError
+    from ivr.domain.sales_agents import set_agent_pin
+
+    try:
+        set_agent_pin(code, pin.strip())
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"PIN of {code} set")
+
+
+@main.group()
+def complaints() -> None:
+    """Complaint tickets: move them along the loop, flag the overdue ones."""
+
+
+@complaints.command("transition")
+@click.argument("ticket")
+@click.argument("status", type=click.Choice(["assigned", "resolved", "informed", "closed"]))
+@click.option("--actor", required=True, help="Who makes the change (kept in the ticket's history).")
+@click.option("--department", default=None, help="The department a ticket is assigned to (needed for assigned).")
+@click.option("--note", default="", help="A note for the history.")
+def complaints_transition(ticket: str, status: str, actor: str, department: str | None, note: str) -> None:
+    """Move TICKET to STATUS: received -> assigned -> resolved -> informed -> closed."""
+    from ivr.domain.complaints import ComplaintStatus, transition
+    from ivr.domain.errors import DomainError
+
+    try:
+        view = transition(ticket, ComplaintStatus(status), actor, note=note, department=department)
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"ticket {view.ticket_no} is {view.status.value}" +
+               (f" ({view.department})" if view.department else ""))
+
+
+@complaints.command("flag-overdue")
+def complaints_flag_overdue() -> None:
+    """Flag the tickets not resolved by their deadline (run it from cron, e.g. every 15 minutes)."""
+    from ivr.domain.complaints import flag_overdue
+
+    click.echo(f"{flag_overdue()} tickets newly flagged overdue")
+
+
+@main.command("web")
+@click.option("--host", default=None, help="Interface to listen on (default IVR_WEB_HOST, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="TCP port (default IVR_WEB_PORT, 8080).")
+def web(host: str | None, port: int | None) -> None:
+    """Serve the JSON API (/api/claims, /api/complaints, /api/agent-checks, /api/fraud-alerts).
+
+    The API has no authentication until the web console issue: keep it on
+    loopback (the default). This is Flask's development server.
+    """
+    from ivr.web import create_app
+
+    settings = get_settings()
+    create_app().run(host=host or settings.web_host, port=port or settings.web_port)
 
 
 @main.group()

@@ -6,9 +6,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from ivr.config import get_settings, set_settings
+from ivr.db.models import Customer
+from ivr.db.session import session_scope
+from ivr.domain.book_import import write_book
 from ivr.testing.databases import fresh_database
+from ivr.testing.small_book import SmallBook
+from ivr.web import create_app
 
 
 @pytest.fixture
@@ -27,3 +35,25 @@ def database_url(tmp_path: Path) -> Iterator[str]:
             yield url
         finally:
             set_settings(previous)
+
+
+@pytest.fixture
+def app(database_url: str) -> Flask:
+    """The Flask app on the test's own database (Flask's testing pattern)."""
+    return create_app({"TESTING": True})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def small_book(database_url: str) -> SmallBook:
+    """Two customers, a motor and a life policy, and an active, a suspended and a terminated agent."""
+    book = SmallBook()
+    with session_scope() as session:
+        write_book(session, book.rows(), "test-salt")
+        book.customer_id = session.scalar(select(Customer.id).where(Customer.customer_no == "C1"))
+        book.other_customer_id = session.scalar(select(Customer.id).where(Customer.customer_no == "C2"))
+    return book

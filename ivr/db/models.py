@@ -364,6 +364,8 @@ class AgentCheck(Base):
     call_unique_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     checked_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
 
+    sales_agent: Mapped[SalesAgent | None] = relationship()
+
 
 class FraudAlert(Base):
     """Repeated checks of a terminated or suspended agent's code: someone may be selling with it.

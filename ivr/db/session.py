@@ -12,9 +12,11 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.config import get_settings
+from ivr.db.models import Base
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -61,3 +63,14 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def insert_if_absent(session: Session, model: type[Base], **values: object) -> None:
+    """INSERT a row unless one with the same unique key exists (ON CONFLICT DO NOTHING).
+
+    Safe when two calls race to create the same row: one inserts, the other
+    finds it, and neither fails.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())

@@ -43,6 +43,7 @@ from ivr.db.models import (
 )
 from ivr.domain.customers import hash_national_id, normalise_national_id
 from ivr.domain.phones import InvalidPhoneNumber, PhoneNumber, normalise_phone
+from ivr.domain.sales_agents import hash_pin, pin_matches
 
 CUSTOMER_LANGUAGES = ("zh", "en")
 PHONE_COLUMNS = {"mobile": PhoneKind.MOBILE, "home_phone": PhoneKind.HOME, "work_phone": PhoneKind.WORK}
@@ -77,6 +78,7 @@ class AgentRow:
     licence_no: str
     branch: str
     status: AgentStatus
+    pin: str | None = None  # internal-line PIN: demo book only, never read from a CSV file
 
 
 @dataclass(frozen=True)
@@ -468,7 +470,15 @@ def _upsert(session: Session, key: InstrumentedAttribute[str], rows: Sequence[R]
 def upsert_agents(session: Session, rows: Sequence[AgentRow], track: Track = untracked) -> UpsertCounts:
     return _upsert(session, SalesAgent.agent_code, rows, lambda row: {
         "agent_code": row.agent_code, "name": row.name, "licence_no": row.licence_no,
-        "branch": row.branch, "status": row.status}, track)
+        "branch": row.branch, "status": row.status}, track, sync_children=_sync_pin)
+
+
+def _sync_pin(agent: SalesAgent, row: AgentRow) -> bool:
+    """Set the row's PIN when it has one the agent does not; whether it changed (hashes are salted)."""
+    if row.pin is None or (agent.pin_hash is not None and pin_matches(agent.pin_hash, row.pin)):
+        return False
+    agent.pin_hash = hash_pin(row.pin)
+    return True
 
 
 def upsert_customers(session: Session, rows: Sequence[CustomerRow], salt: str,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+from datetime import datetime
 
-from ivr.db.models import Customer
+from ivr.config import get_settings
+from ivr.db.models import Customer, utcnow
 from ivr.db.session import session_scope
-from ivr.domain import customers
+from ivr.domain import customers, lockouts
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,35 @@ def identify_by_policy(policy_no: str) -> KnownCaller | None:
         return KnownCaller(policy.holder.id, policy.holder.language)
 
 
-def verify_birth_date(customer_id: int, keyed: str) -> bool:
-    """Does the keyed YYYYMMDD match the customer's date of birth?"""
+class VerificationResult(enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    LOCKED = "locked"  # locked before this attempt, or by this failure: no self-service for now
+
+    def __bool__(self) -> bool:
+        """True only for PASSED, so ``if verify_birth_date(...)`` means "verified"."""
+        return self is VerificationResult.PASSED
+
+
+def verify_birth_date(customer_id: int, keyed: str, now: datetime | None = None) -> VerificationResult:
+    """Does the keyed YYYYMMDD match the customer's date of birth, and may they still try?
+
+    Wrong dates count across calls, whatever number they come from; after
+    ``verification_lock_threshold`` of them the customer is locked out of
+    self-service for ``verification_lock_minutes``. While locked even the right
+    date gives LOCKED.
+    """
+    now = now or utcnow()
+    settings = get_settings()
+    key = str(customer_id)
+    if lockouts.is_locked(lockouts.CUSTOMER, key, now):
+        return VerificationResult.LOCKED
     with session_scope() as session:
         customer = session.get(Customer, customer_id)
-        return customer is not None and customers.verify_birth_date(customer, keyed)
+        passed = customer is not None and customers.verify_birth_date(customer, keyed)
+    if passed:
+        lockouts.record_success(lockouts.CUSTOMER, key)
+        return VerificationResult.PASSED
+    locked_until = lockouts.record_failure(lockouts.CUSTOMER, key, now, settings.verification_lock_threshold,
+                                           settings.verification_lock_minutes)
+    return VerificationResult.FAILED if locked_until is None else VerificationResult.LOCKED

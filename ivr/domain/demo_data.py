@@ -6,7 +6,8 @@ importer's upsert functions (``write_book``), matched on business keys.
 Dates are relative to "today" so that premiums are always about to fall due.
 
 One customer is fixed for manual test calls: ``DEMO0001`` (see
-``demo_customer``), calling from 13800138000.
+``demo_customer``), calling from 13800138000. Each sales agent ``AGnnnn``
+has the internal-line PIN ``nnnn`` (``AG0001``: ``0001``; see ``demo_agent_pin``).
 """
 
 from __future__ import annotations
@@ -125,7 +126,13 @@ def _agent(rng: random.Random, number: int) -> AgentRow:
     status = (AgentStatus.SUSPENDED if number % 25 == 0 else
               AgentStatus.TERMINATED if number % 8 == 0 else AgentStatus.ACTIVE)
     return AgentRow(agent_code=f"AG{number:04d}", name=_chinese_name(rng),
-                    licence_no=f"0201{rng.randrange(10 ** 16):016d}", branch=rng.choice(BRANCHES), status=status)
+                    licence_no=f"0201{rng.randrange(10 ** 16):016d}", branch=rng.choice(BRANCHES), status=status,
+                    pin=demo_agent_pin(number))
+
+
+def demo_agent_pin(number: int) -> str:
+    """The internal-line PIN of demo agent ``AG<number>``: the code's four digits (AG0001 keys 0001)."""
+    return f"{number:04d}"
 
 
 def _chinese_name(rng: random.Random, surname: str | None = None) -> str:
