@@ -263,7 +263,11 @@ def prompts() -> None:
 @click.option("--force", is_flag=True, help="Build every prompt, changed or not.")
 @click.option("--espeak", default="espeak-ng", show_default=True,
               help="espeak-ng command prefix, e.g. 'chroot /path/to/rootfs espeak-ng'.")
-def prompts_build(out_dir: str | None, languages: tuple[str, ...], force: bool, espeak: str) -> None:
+@click.option("--names/--no-names", default=True, show_default=True,
+              help="With all languages, also record each active sales agent's name and branch "
+                   "from the database (names/agent_<code>.wav), which the agent check plays.")
+def prompts_build(out_dir: str | None, languages: tuple[str, ...], force: bool, espeak: str,
+                  names: bool) -> None:
     """Build every prompt as 8 kHz mono 16-bit WAV: the site's own recording of a prompt
     (setting prompt_overrides_dir, <language>/<id>.wav) if there is one, else espeak-ng.
     Unchanged prompts are skipped. Fails, building nothing, if a flow uses a prompt id
@@ -281,12 +285,30 @@ def prompts_build(out_dir: str | None, languages: tuple[str, ...], force: bool, 
     settings = get_settings()
     out = Path(out_dir or settings.prompt_sounds_dir)
     chosen = {language: PROMPTS[language] for language in (languages or LANGUAGES)}
+    if names and not languages:
+        chosen["names"] = _agent_name_texts()
     try:
         report = build_prompts(chosen, out, espeak=espeak, overrides_dir=Path(settings.prompt_overrides_dir),
                                force=force, fragments=SPEECH_FRAGMENTS, progress=click.echo)
     except PromptBuildError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"prompts in {out}: {report.summary()}")
+
+
+def _agent_name_texts() -> dict[str, str]:
+    """Sound id -> "name, branch" for every active sales agent; none without a database."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ivr.domain.sales_agents import active_agents
+    from ivr.flows.prompts.names import agent_name_id, agent_name_text
+
+    try:
+        agents = active_agents()
+    except SQLAlchemyError as exc:
+        click.echo(f"no agent names recorded: the database is not ready ({exc.__class__.__name__})", err=True)
+        return {}
+    return {agent_name_id(a.agent_code): agent_name_text(a.name, a.branch)
+            for a in agents if agent_name_id(a.agent_code)}
 
 
 @main.command("call")

@@ -33,6 +33,9 @@ class Settings:
     db_pool_timeout: float = 60.0
     result_backend: str = f"db+sqlite:///{_var('celery-results.db')}"
     recordings_dir: str = str(PROJECT_ROOT / "recordings")
+    # The same folder as Asterisk sees it, when that differs (another host's
+    # mount point); empty means the same path. The sandbox mounts it alike.
+    asterisk_recordings_dir: str = ""
     reports_dir: str = str(PROJECT_ROOT / "reports")
     log_level: str = "INFO"
     log_format: str = "text"  # "text" or "json"
@@ -83,6 +86,9 @@ class Settings:
     # DEVELOPMENT DEFAULT, NOT SECRET: production sets IVR_NATIONAL_ID_SALT to a long
     # random value and never changes it (a new salt makes every stored hash unmatchable).
     national_id_salt: str = "hotline-development-salt-not-secret"
+
+    def recordings_dir_for_asterisk(self) -> str:
+        return self.asterisk_recordings_dir or self.recordings_dir
 
     def replace(self, **changes: object) -> "Settings":
         """A copy with some fields changed (tests, CLI overrides)."""

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from ivr.flows.menu import Conversation, TransferToAgent
-from ivr.telephony.channel import CallInfo
+from ivr.telephony.channel import CallInfo, DigitEntry
 
 
 class ScriptedChannel:
@@ -30,8 +30,10 @@ class ScriptedChannel:
         return self.press_during_play if self.press_during_play in interrupt_keys else ""
 
     def collect_digits(self, sound, timeout_ms, max_digits):
+        """Each scripted entry is digits, or (digits, complete)."""
         self.log.append(("collect", sound, max_digits))
-        return self.entries.pop(0)
+        entry = self.entries.pop(0)
+        return DigitEntry(*entry) if isinstance(entry, tuple) else DigitEntry(entry)
 
     def say_number(self, number, interrupt_keys=""):
         self.log.append(("number", number))
@@ -173,3 +175,36 @@ def test_switching_to_mandarin_switches_number_speech():
     call.use_language("zh")
     call.say_number(2)
     assert channel.log == [("language", "zh"), ("play", zh_sounds("zh_2"))]
+
+
+def test_star_repeats_the_prompt_without_using_up_a_try():
+    channel = ScriptedChannel(["*", "*", "111", "", "222"])
+    call, _ = conversation(channel)
+    assert call.ask("enter_policy_number", name="policy_number", max_digits=20,
+                    check=accept_only("222")) == "222"
+    assert sum(1 for entry in channel.log if entry[0] == "collect") == 5
+
+
+def test_entry_cut_short_by_the_timeout_is_incomplete_never_a_prefix_match():
+    channel = ScriptedChannel([("222", False), "222"])
+    call, journal = conversation(channel)
+    accepted = []
+    assert call.ask("enter_policy_number", name="policy_number", max_digits=20,
+                    check=lambda entry: accepted.append(entry)) == "222"
+    assert accepted == ["222"]  # the partial entry never reached the check
+    assert ("play", ("hotline/en/incomplete_entry",)) in channel.log
+
+
+def test_one_key_menu_rejects_keys_it_does_not_offer():
+    channel = ScriptedChannel(["7", "2"])
+    call, _ = conversation(channel)
+    assert call.choose("main_menu", "123") == "2"
+    assert ("play", ("hotline/en/invalid_option",)) in channel.log
+
+
+def test_transfer_carries_what_the_ivr_learned_and_no_caller_text():
+    call, _ = conversation(ScriptedChannel())
+    call.state.customer_id, call.state.verified, call.state.claim_no = 42, True, "261121000001"
+    assert call.state.transfer_variables() == {
+        "IVR_CUSTOMER_ID": "42", "IVR_VERIFIED": "yes", "IVR_POLICY_NO": "",
+        "IVR_INTENT": "", "IVR_CLAIM_NO": "261121000001", "IVR_TICKET_NO": ""}

@@ -38,7 +38,7 @@ def test_process_agi_script_runs_the_hotline_and_records_a_hangup(database_url):
         agi.stdin.flush()
     assert agi.wait(20) == 0
     assert commands[0] == "ANSWER"
-    assert commands[-1] == "GET DATA hotline/en/enter_policy_number 6000 20"
+    assert commands[-1] == "GET DATA hotline/en/language_choice 6000 1"
     with session_scope() as session:
         call = session.scalar(select(Call).where(Call.unique_id == "1700000001.7"))
         assert call is not None

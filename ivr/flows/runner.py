@@ -17,6 +17,7 @@ from ivr.config import get_settings
 from ivr.db.models import Disposition
 from ivr.domain.calls import CallJournal, NewCall
 from ivr.flows.menu import Conversation, TransferToAgent
+from ivr.flows.prompts import P
 from ivr.flows.registry import FLOWS
 from ivr.telephony.channel import Channel
 from ivr.telephony.errors import Hangup
@@ -38,7 +39,7 @@ def handle_call(channel: Channel) -> None:
     try:
         _run(call)
     except Hangup:
-        journal.close(Disposition.ABANDONED_IN_IVR)
+        journal.close(Disposition.SELF_SERVED if call.state.served else Disposition.ABANDONED_IN_IVR)
         raise
     except Exception:
         log.exception("flow %r failed; the caller goes to an agent", info.flow)
@@ -63,8 +64,11 @@ def _run(call: Conversation) -> None:
 
 
 def _transfer(call: Conversation, reason: str) -> None:
+    """Hand over what the IVR learned (for the agent's screen), then the caller."""
     call.journal.event("transfer", "queue", reason)
-    call.channel.play(call.sounds("transfer_to_agent"))
+    call.channel.play(call.sounds(P.transfer_to_agent))
+    for name, value in call.state.transfer_variables().items():
+        call.channel.set_variable(name, value)
     call.channel.set_variable(TRANSFER_REASON_VARIABLE, reason)
     call.channel.set_variable(OUTCOME_VARIABLE, "transfer")
     call.journal.close(Disposition.TRANSFERRED, reason)
@@ -73,7 +77,7 @@ def _transfer(call: Conversation, reason: str) -> None:
 def _apologise_and_transfer(call: Conversation) -> None:
     """Best effort: the database or the channel may be what failed."""
     try:
-        call.channel.play(call.sounds("technical_problem"))
+        call.channel.play(call.sounds(P.technical_problem))
         call.channel.set_variable(TRANSFER_REASON_VARIABLE, "error")
         call.channel.set_variable(OUTCOME_VARIABLE, "transfer")
     except Exception as exc:  # the boundary in fastagi flags the transfer again

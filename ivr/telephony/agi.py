@@ -250,7 +250,11 @@ class AgiSession(AGI):
     def record_file(self, filename: str, format: str = "wav", escape_digits: str = "#",
                     timeout: int = 20000, offset: int = 0, beep: str = "beep",
                     silence: int = 0) -> str:
-        """Record to ``filename``; return the DTMF key that ended it, or ''."""
+        """Record to ``filename``; return the DTMF key that ended it, or ''.
+
+        A hangup during the recording raises ``Hangup``; Asterisk keeps the
+        partial file.
+        """
         args: list[object] = [quote(filename), format, quote(escape_digits), timeout, offset]
         if beep:
             args.append(beep)
@@ -258,14 +262,22 @@ class AgiSession(AGI):
             args.append(f"s={silence}")
         reply = self.execute("RECORD FILE", *args)
         value, data = reply["result"]
+        if data == "hangup":
+            raise Hangup("the caller hung up during the recording")
         if data == "dtmf" and value.isdigit() and int(value) > 0:
             return chr(int(value))
         return ""
 
     def get_data(self, filename: str, timeout: int = 2000, max_digits: int = 255) -> str:
         """Play ``filename`` and collect digits; '' when nothing was keyed."""
-        value, _data = self.execute("GET DATA", filename, timeout, max_digits)["result"]
-        return value if re.fullmatch(r"[0-9*#]*", value) else ""
+        return self.read_digits(filename, timeout, max_digits)[0]
+
+    def read_digits(self, filename: str, timeout: int, max_digits: int) -> tuple[str, bool]:
+        """``get_data`` that also tells whether the entry ended by timing out
+        (``200 result=123 (timeout)``) rather than by ``#`` or ``max_digits``."""
+        value, data = self.execute("GET DATA", filename, timeout, max_digits)["result"]
+        digits = value if re.fullmatch(r"[0-9*#]*", value) else ""
+        return digits, data == "timeout"
 
 
 def _is_env_line(text: str) -> bool:

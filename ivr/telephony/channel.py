@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from ivr.telephony.agi import AgiSession
 
 _SIP_QUOTED_PAIR = re.compile(r"\\(.)")
+_SOUND_NAME = re.compile(r"^[A-Za-z0-9_/-]+$")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,16 @@ class CallInfo:
             dnis=_known(env.get("agi_dnid", "")) or env.get("agi_extension", ""),
             language=env.get("agi_language", ""),
         )
+
+
+@dataclass(frozen=True)
+class DigitEntry:
+    """Keys the caller entered. ``complete`` is False when they stopped keying
+    and the entry timed out short of its length: partial input, never to be
+    matched as a prefix."""
+
+    digits: str
+    complete: bool = True
 
 
 def caller_name(env: dict[str, str]) -> str:
@@ -75,7 +86,9 @@ class Channel(Protocol):
     def set_language(self, language: str) -> None: ...
     def set_variable(self, name: str, value: str) -> None: ...
     def play(self, sounds: Sequence[str], interrupt_keys: str = "") -> str: ...
-    def collect_digits(self, sound: str, timeout_ms: int, max_digits: int) -> str: ...
+    def collect_digits(self, sound: str, timeout_ms: int, max_digits: int) -> DigitEntry: ...
+    def record(self, path: str, max_seconds: int, end_keys: str = "#") -> str: ...
+    def sound_exists(self, sound: str) -> bool: ...
     def say_number(self, number: int, interrupt_keys: str = "") -> str: ...
     def say_digits(self, digits: str, interrupt_keys: str = "") -> str: ...
     def say_date(self, day: date, interrupt_keys: str = "") -> str: ...
@@ -105,10 +118,24 @@ class AgiChannel:
                 return key
         return ""
 
-    def collect_digits(self, sound: str, timeout_ms: int, max_digits: int) -> str:
+    def collect_digits(self, sound: str, timeout_ms: int, max_digits: int) -> DigitEntry:
         """Play one sound (a key interrupts it) and collect up to ``max_digits``,
         ended by ``#`` or by ``timeout_ms`` of silence. GET DATA takes one file only."""
-        return self._agi.get_data(sound, timeout_ms, max_digits)
+        digits, timed_out = self._agi.read_digits(sound, timeout_ms, max_digits)
+        return DigitEntry(digits, complete=not timed_out or len(digits) >= max_digits)
+
+    def record(self, path: str, max_seconds: int, end_keys: str = "#") -> str:
+        """Record the caller after a beep into ``path``.wav (a path Asterisk can
+        write); returns the key that ended it, '' on silence or time limit."""
+        return self._agi.record_file(path, "wav", end_keys, max_seconds * 1000, 0, "beep")
+
+    def sound_exists(self, sound: str) -> bool:
+        """Whether Asterisk has ``sound``.wav: playing a missing file would end
+        the AGI command with ``result=-1``, which reads as a hangup."""
+        if not _SOUND_NAME.match(sound):
+            raise ValueError(f"not a sound name: {sound!r}")
+        found = self._agi.get_full_variable(f"${{STAT(e,${{ASTDATADIR}}/sounds/{sound}.wav)}}")
+        return found == "1"
 
     def say_number(self, number: int, interrupt_keys: str = "") -> str:
         return self._agi.say_number(int(number), interrupt_keys)

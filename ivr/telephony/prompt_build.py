@@ -45,7 +45,10 @@ with warnings.catch_warnings():
     from pydub.silence import detect_leading_silence
 
 #: espeak-ng voice for each prompt language.
-VOICES: dict[str, str] = {"en": "en-us", "zh": "cmn"}
+VOICES: dict[str, str] = {"en": "en-us", "zh": "cmn",
+                          # Recorded names (ivr/flows/prompts/names.py): people and
+                          # branches of a Chinese insurer, read in Mandarin.
+                          "names": "cmn"}
 
 ASTERISK_RATE = 8000
 #: Bump when the audio processing changes, so every prompt is built again.

@@ -44,8 +44,8 @@ class Sandbox:
     def __init__(self, sandbox_dir: str | os.PathLike[str] | None = None) -> None:
         self.sandbox_dir = Path(sandbox_dir or get_settings().sandbox_dir)
 
-    def _run(self, *args: str, timeout: float = 600) -> str:
-        env = {**os.environ, "IVR_SANDBOX_DIR": str(self.sandbox_dir)}
+    def _run(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> str:
+        env = {**os.environ, **(env or {}), "IVR_SANDBOX_DIR": str(self.sandbox_dir)}
         result = subprocess.run([str(SANDBOX_SCRIPT), *args], env=env, capture_output=True,
                                 text=True, timeout=timeout, check=False)
         if result.returncode != 0:
@@ -58,8 +58,10 @@ class Sandbox:
     def build(self) -> None:
         self._run("build")
 
-    def install_conf(self) -> None:
-        self._run("install-conf")
+    def install_conf(self, database_url: str | None = None) -> None:
+        """Install asterisk-conf/ and build the prompts; agents' name recordings
+        come from ``database_url`` (default: the configured database)."""
+        self._run("install-conf", env={"IVR_DATABASE_URL": database_url} if database_url else None)
 
     def start(self) -> None:
         self._run("start", timeout=60)

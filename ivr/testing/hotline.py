@@ -28,6 +28,7 @@ class CallRecord:
     ani: str
     dnis: str
     caller_name: str
+    language: str
     disposition: Disposition
     transfer_reason: str
     verified: bool
@@ -109,7 +110,7 @@ def _read_record(channel: str) -> CallRecord | None:
                        if call.customer_id is not None else None)
         return CallRecord(
             unique_id=call.unique_id, channel=call.channel, ani=call.ani, dnis=call.dnis,
-            caller_name=call.caller_name, disposition=call.disposition,
+            caller_name=call.caller_name, language=call.language, disposition=call.disposition,
             transfer_reason=call.transfer_reason, verified=call.verified, customer_no=customer_no,
             answered_at=call.answered_at, ended_at=call.ended_at,
             path=[(e.kind, e.name, e.value) for e in call.events])

@@ -12,12 +12,17 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy import select
 
 from ivr.config import get_settings, set_settings
+from ivr.db.models import Policy
+from ivr.db.session import session_scope
+from ivr.domain.sales_agents import set_agent_pin
 from ivr.testing.asterisk import LogWatcher, Sandbox, SandboxError
 from ivr.testing.databases import fresh_database
 from ivr.testing.hotline import HotlineServer
@@ -82,6 +87,8 @@ def hotline(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
                         "--policies", str(BOOK / "policies.csv")], env=env, check=True)
         previous = get_settings()
         set_settings(previous.replace(database_url=url))
+        _prepare_book(url)
+        sandbox.install_conf(database_url=url)  # records the book's agents' names
         server = HotlineServer(url, port=4573, log_path=folder / "ivr-agi.log")
         server.start()
         try:
@@ -89,3 +96,14 @@ def hotline(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
         finally:
             server.stop()
             set_settings(previous)
+
+
+AGENT_PIN = "246810"
+
+
+def _prepare_book(url: str) -> None:
+    """What the CSV book cannot hold: an agent's PIN, a premium due in 3 days."""
+    set_agent_pin("80010001", AGENT_PIN)
+    with session_scope() as session:
+        policy = session.scalar(select(Policy).where(Policy.policy_no == "9900000021"))
+        policy.next_due_date = date.today() + timedelta(days=3)

@@ -1,0 +1,58 @@
+"""Driving a real call through the IVR the way a caller does: listen, then key.
+
+Asterisk drops keys sent between AGI commands, so every key is sent only once
+Asterisk's log shows the command that listens for it (``GET DATA`` for an
+entry or a menu, ``STREAM FILE`` with escape digits for an interruptible prompt).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ivr.testing.asterisk import LogWatcher
+
+
+def agi_rx(channel: str, command: str) -> str:
+    """Regex for a command our server sent on ``channel``, as Asterisk logs it."""
+    return rf"<{re.escape(channel)}>AGI Rx << {command}"
+
+
+class IvrCall:
+    """One placed call, its Asterisk channel, and the log to follow it by."""
+
+    def __init__(self, sip_caller, log: LogWatcher, extension: str, ani: str,
+                 display_name: str | None = None) -> None:
+        self.log = log
+        self.sip = sip_caller.call(extension, ani=ani, display_name=display_name)
+        self.sip.wait_answered()
+        self.channel = log.wait_for_channel(extension)
+
+    def expect(self, command: str, timeout: float = 30) -> re.Match[str]:
+        """Wait for the server to send ``command`` (a regex) on this channel."""
+        return self.log.wait_for(agi_rx(self.channel, command), timeout=timeout)
+
+    def asked(self, prompt: str, language: str = r"\w+", timeout: float = 30) -> None:
+        """Wait until the IVR listens for keys after ``prompt``."""
+        self.expect(rf"GET DATA hotline/{language}/{prompt}\b", timeout)
+
+    def press(self, prompt: str, key: str, language: str = r"\w+") -> None:
+        """Answer a one-key menu."""
+        self.asked(prompt, language)
+        self.sip.send_dtmf(key)
+
+    def key_in(self, prompt: str, digits: str, language: str = r"\w+") -> None:
+        """Answer an entry prompt: the digits, then ``#``."""
+        self.asked(prompt, language)
+        self.sip.send_dtmf(digits + "#")
+
+    def hang_up(self) -> None:
+        self.sip.hangup()
+        self.sip.wait_disconnected()
+
+    def wait_end(self, timeout: float = 30) -> None:
+        """Wait for Asterisk to hang up on the caller."""
+        self.sip.wait_disconnected(timeout)
+
+    def saw(self, command: str) -> bool:
+        """Whether the server sent ``command`` on this channel so far (regex)."""
+        return re.search(agi_rx(self.channel, command), self.log.text) is not None
