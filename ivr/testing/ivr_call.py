@@ -27,11 +27,11 @@ class IvrCall:
         self.sip.wait_answered()
         self.channel = log.wait_for_channel(extension)
 
-    def expect(self, command: str, timeout: float = 30) -> re.Match[str]:
+    def expect(self, command: str, timeout: float = 60) -> re.Match[str]:
         """Wait for the server to send ``command`` (a regex) on this channel."""
         return self.log.wait_for(agi_rx(self.channel, command), timeout=timeout)
 
-    def asked(self, prompt: str, language: str = r"\w+", timeout: float = 30) -> None:
+    def asked(self, prompt: str, language: str = r"\w+", timeout: float = 60) -> None:
         """Wait until the IVR listens for keys after ``prompt``."""
         self.expect(rf"GET DATA hotline/{language}/{prompt}\b", timeout)
 
