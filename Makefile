@@ -43,7 +43,7 @@ agi: setup ## run only the FastAGI server
 	$(IVR) agi
 
 call: setup ## place a demo call to the hotline as the demo customer
-	$(IVR) call 95519 --from 13800138000 --dtmf 19800517 --dtmf-delay 5 --hold 90
+	$(IVR) call 95519 --from 13800138000 --dtmf 1 --dtmf 19800517 --dtmf-delay 5 --hold 90
 
 bench: setup ## AGI load benchmark (see docs/benchmarks.md)
 	$(VENV)/bin/python bench/agi_load.py --sessions 1 50 500

@@ -315,15 +315,16 @@ def _agent_name_texts() -> dict[str, str]:
 @click.argument("extension")
 @click.option("--from", "ani", required=True, help="Caller number (ANI), e.g. 13800138000.")
 @click.option("--name", default=None, help="Caller ID name (SIP display name).")
-@click.option("--dtmf", default="", help="Digits to key after answer, e.g. 19800101#.")
+@click.option("--dtmf", multiple=True, help="Digits to key, e.g. 19800101#; repeat for each "
+                                             "menu in turn (--dtmf 1 --dtmf 19800101#).")
 @click.option("--dtmf-delay", default=2.0, show_default=True, type=float,
-              help="Seconds between answer and the digits (digits keyed while no "
-                   "prompt or read is running are lost).")
+              help="Seconds before each --dtmf (after answer, then after the previous one); "
+                   "digits keyed while no prompt or read is running are lost.")
 @click.option("--hold", default=10.0, show_default=True, type=float,
               help="Seconds to stay on the line after answer (or after the digits) before hanging up.")
 @click.option("--host", default=None, help="Asterisk SIP address (default IVR_ASTERISK_HOST).")
 @click.option("--port", default=None, type=int, help="Asterisk SIP port (default IVR_SIP_PORT).")
-def call(extension: str, ani: str, name: str | None, dtmf: str, dtmf_delay: float, hold: float,
+def call(extension: str, ani: str, name: str | None, dtmf: tuple[str, ...], dtmf_delay: float, hold: float,
          host: str | None, port: int | None) -> None:
     """Place a test call into Asterisk with pjsua2, e.g. ivr call 95519 --from 13800138000.
 
@@ -340,10 +341,10 @@ def call(extension: str, ani: str, name: str | None, dtmf: str, dtmf_delay: floa
             click.echo(f"calling {extension} from {ani}")
             placed.wait_answered(30)
             click.echo(f"answered ({placed.last_status_code})")
-            if dtmf:
+            for digits in dtmf:
                 time.sleep(dtmf_delay)
-                placed.send_dtmf(dtmf)
-                click.echo(f"keyed {dtmf}")
+                placed.send_dtmf(digits)
+                click.echo(f"keyed {digits}")
             deadline = time.monotonic() + hold
             while placed.state != "disconnected" and time.monotonic() < deadline:
                 time.sleep(0.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import struct
@@ -150,7 +151,8 @@ def test_output_that_is_not_wav_is_refused() -> None:
         parse_wav(b"espeak-ng: error")
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed on this machine")
+@pytest.mark.skipif(shutil.which("espeak-ng") is None and os.environ.get("CI") != "true",  # on CI: fail
+                    reason="espeak-ng is not installed on this machine (the sandbox has its own)")
 @pytest.mark.parametrize("voice, text", [("cmn", "一千二百三十四元五角"), ("en-us", "Welcome.")])
 def test_espeak_ng_speaks_both_voices(voice: str, text: str) -> None:
     audio = synthesise(text, voice)
