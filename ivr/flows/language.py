@@ -10,7 +10,8 @@ LANGUAGE_KEYS = {str(position): language for position, language in enumerate(LAN
 
 
 def choose_language(call: Conversation) -> None:
-    """Each language offers itself in its own voice; no choice keeps the default."""
+    """Each language offers itself in its own voice. The offer is the hint:
+    after three tries without a choice the caller goes to a person."""
     sounds = [prompt_file(language, P.language_choice) for language in LANGUAGES]
     for _attempt in range(call.max_attempts):
         call.journal.event("prompt", P.language_choice)
@@ -24,3 +25,4 @@ def choose_language(call: Conversation) -> None:
             return
         if key == "0":
             call.transfer("caller_pressed_0")
+    call.transfer("too_many_attempts")
