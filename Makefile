@@ -5,12 +5,12 @@ VENV := .venv
 IVR := $(VENV)/bin/ivr
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup db demo-data sandbox sandbox-stop agi call bench clean help
+.PHONY: run test setup db demo-data sandbox sandbox-stop agi worker call bench clean help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-run: setup db demo-data ## set up everything and start Asterisk + the FastAGI server
+run: setup db demo-data ## set up everything and start Asterisk, the FastAGI server and a worker
 	@scripts/run
 
 test: setup ## set up and run every test, real calls included
@@ -42,6 +42,9 @@ sandbox-stop: ## stop the sandboxed Asterisk
 agi: setup ## run only the FastAGI server
 	$(IVR) agi
 
+worker: setup ## run only a Celery worker, with beat inside it
+	$(IVR) worker
+
 call: setup ## place a demo call to the hotline as the demo customer
 	$(IVR) call 95519 --from 13800138000 --dtmf 1 --dtmf 19800517 --dtmf-delay 5 --hold 90
 
@@ -49,4 +52,4 @@ bench: setup ## AGI load benchmark (see docs/benchmarks.md)
 	$(VENV)/bin/python bench/agi_load.py --sessions 1 50 500
 
 clean: sandbox-stop ## remove the virtual environment and local data (not the sandbox cache)
-	rm -rf $(VENV) var/hotline.db var/celery-*.db
+	rm -rf $(VENV) var/hotline.db var/celery-*.db var/celerybeat-schedule* var/log/worker.log

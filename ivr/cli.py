@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -47,21 +48,12 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     """Create or migrate the database schema to the latest revision."""
     from ivr.db.migrate import upgrade
+    from ivr.db.session import ensure_sqlite_folder
 
     settings = get_settings()
-    _ensure_sqlite_folder(settings.database_url)
+    ensure_sqlite_folder(settings.database_url)
     upgrade(settings.database_url, revision)
     click.echo(f"database at {_redact(settings.database_url)} is at revision {revision}")
-
-
-def _ensure_sqlite_folder(url: str) -> None:
-    from pathlib import Path
-
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _redact(url: str) -> str:
@@ -228,10 +220,64 @@ def complaints_transition(ticket: str, status: str, actor: str, department: str 
 
 @complaints.command("flag-overdue")
 def complaints_flag_overdue() -> None:
-    """Flag the tickets not resolved by their deadline (run it from cron, e.g. every 15 minutes)."""
+    """Flag the tickets not resolved by their deadline now (beat does it every overdue_check_minutes)."""
     from ivr.domain.complaints import flag_overdue
 
     click.echo(f"{flag_overdue()} tickets newly flagged overdue")
+
+
+@main.command("worker")
+@click.option("--beat/--no-beat", default=True, show_default=True,
+              help="Also run beat (the periodic tasks) inside this worker. Fine on one box; with "
+                   "several workers use --no-beat everywhere and run one `ivr beat`.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: one per CPU core).")
+@click.option("--loglevel", default=None, help="DEBUG, INFO, WARNING or ERROR (default: setting log_level).")
+def worker(beat: bool, concurrency: int | None, loglevel: str | None) -> None:
+    """Run a Celery worker for the background work (e.g. flagging overdue complaints).
+
+    The broker and result backend come from settings broker_url and
+    result_backend: by default a SQLite file under var/ (no server needed);
+    Redis or RabbitMQ in production. Periodic tasks and their intervals:
+    ivr/tasks/__init__.py, docs/architecture.md ("Background work").
+    """
+    from ivr.tasks import get_celery
+    from ivr.tasks.worker import run_worker
+
+    with _broker_errors():
+        run_worker(get_celery(), beat, concurrency, _task_loglevel(loglevel))
+
+
+@main.command("beat")
+@click.option("--loglevel", default=None, help="DEBUG, INFO, WARNING or ERROR (default: setting log_level).")
+def beat(loglevel: str | None) -> None:
+    """Run Celery beat alone: it sends the periodic tasks to the workers when due.
+
+    Run exactly one per installation (two would send everything twice), with
+    the workers started as `ivr worker --no-beat`.
+    """
+    from ivr.tasks import get_celery
+    from ivr.tasks.worker import run_beat
+
+    with _broker_errors():
+        run_beat(get_celery(), _task_loglevel(loglevel))
+
+
+def _task_loglevel(loglevel: str | None) -> str:
+    settings = get_settings()
+    level = (loglevel or settings.log_level).upper()
+    configure_logging(level, settings.log_format)
+    return level
+
+
+@contextmanager
+def _broker_errors() -> Iterator[None]:
+    from ivr.tasks.broker import BrokerUnavailable
+
+    try:
+        yield
+    except BrokerUnavailable as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.command("web")

@@ -32,6 +32,12 @@ class Settings:
     db_max_overflow: int = 20
     db_pool_timeout: float = 60.0
     result_backend: str = f"db+sqlite:///{_var('celery-results.db')}"
+    # Background work (ivr/tasks: ivr worker, ivr beat)
+    broker_poll_seconds: float = 0.5  # how often a worker polls the embedded SQLAlchemy broker
+    broker_visibility_timeout: int = 3600  # Redis: an unacknowledged task is redelivered after this
+    task_time_limit: int = 600  # seconds a task may run; its soft limit (an exception) comes 30 s earlier
+    beat_schedule_file: str = _var("celerybeat-schedule")  # when each periodic task last ran
+    overdue_check_minutes: int = 15  # how often beat flags overdue complaints
     recordings_dir: str = str(PROJECT_ROOT / "recordings")
     # The same folder as Asterisk sees it, when that differs (another host's
     # mount point); empty means the same path. The sandbox mounts it alike.

@@ -1,0 +1,119 @@
+"""Background work through a real broker and a real worker (in a thread).
+
+The broker is a SQLite file of the test's own (the embedded default's
+transport), or the one in IVR_TEST_BROKER_URL: CI sets
+redis://127.0.0.1:6379/15 when Redis answers; amqp://guest:guest@127.0.0.1:5672//
+works too. A configured broker that does not answer fails the test: it never
+skips. Each test uses a queue of its own, so runs sharing a broker never take
+each other's tasks.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from celery.contrib.testing.worker import start_worker
+from click.testing import CliRunner
+
+import ivr.tasks
+from ivr.cli import main
+from ivr.config import get_settings
+from ivr.db.models import ComplaintSubject, utcnow
+from ivr.domain import complaints
+from ivr.tasks import FLAG_OVERDUE_COMPLAINTS, create_celery
+from ivr.tasks.broker import BrokerUnavailable, check_broker
+from ivr.tasks.complaints import flag_overdue_complaints
+
+BROKER_ENV = "IVR_TEST_BROKER_URL"
+RESULT_TIMEOUT = 30
+
+
+def _test_broker(tmp_path: Path) -> tuple[str, str]:
+    """(broker_url, result_backend): results in Redis with a Redis broker, else in a SQLite file."""
+    broker = os.environ.get(BROKER_ENV) or f"sqla+sqlite:///{tmp_path / 'broker' / 'broker.db'}"
+    results = broker if broker.startswith("redis://") else f"db+sqlite:///{tmp_path / 'results' / 'results.db'}"
+    return broker, results
+
+
+@pytest.fixture
+def celery_app(database_url: str, tmp_path: Path) -> Iterator[Celery]:
+    """A Celery app on the test's broker and database, with a worker consuming its own queue."""
+    broker, results = _test_broker(tmp_path)
+    app = create_celery(get_settings().replace(broker_url=broker, result_backend=results,
+                                               beat_schedule_file=str(tmp_path / "beat" / "schedule")))
+    queue = f"hotline-test-{uuid.uuid4().hex[:12]}"
+    app.conf.task_default_queue = queue
+    try:
+        check_broker(app, timeout=5)
+    except BrokerUnavailable as error:
+        pytest.fail(f"{error} ({BROKER_ENV}={os.environ.get(BROKER_ENV)!r})")
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        yield app
+    with app.connection_for_write() as connection:
+        # Declared again first: a virtual transport (Redis) unbinds only what its channel declared.
+        test_queue = app.amqp.queues[queue](connection.default_channel)
+        test_queue.declare()
+        test_queue.delete()
+
+
+def test_overdue_complaint_is_flagged_by_the_task_through_the_broker(celery_app: Celery) -> None:
+    late = complaints.open_complaint(ComplaintSubject.SERVICE, None, None, "1700000009.1",
+                                     now=utcnow() - timedelta(hours=49)).ticket_no
+    on_time = complaints.open_complaint(ComplaintSubject.SERVICE, None, None, "1700000009.2").ticket_no
+
+    assert flag_overdue_complaints.delay().get(timeout=RESULT_TIMEOUT) == 1
+
+    assert complaints.get_complaint(late).overdue
+    assert not complaints.get_complaint(on_time).overdue
+    assert flag_overdue_complaints.delay().get(timeout=RESULT_TIMEOUT) == 0  # flagged once, stays flagged
+
+
+def test_beat_sends_the_overdue_check_at_the_configured_interval(tmp_path: Path) -> None:
+    settings = get_settings().replace(overdue_check_minutes=7, broker_url=f"sqla+sqlite:///{tmp_path / 'b.db'}")
+    app = create_celery(settings)
+
+    entries = [entry for entry in app.conf.beat_schedule.values() if entry["task"] == FLAG_OVERDUE_COMPLAINTS]
+    assert len(entries) == 1
+    assert entries[0]["schedule"] == timedelta(minutes=7)
+    assert FLAG_OVERDUE_COMPLAINTS in app.tasks
+
+
+def test_tasks_are_json_only_acknowledged_late_and_one_at_a_time(tmp_path: Path) -> None:
+    app = create_celery(get_settings().replace(broker_url=f"sqla+sqlite:///{tmp_path / 'b.db'}",
+                                               task_time_limit=120))
+
+    assert (app.conf.task_serializer, app.conf.result_serializer, app.conf.accept_content) == (
+        "json", "json", ["json"])
+    assert app.conf.task_acks_late and app.conf.worker_prefetch_multiplier == 1
+    assert (app.conf.task_time_limit, app.conf.task_soft_time_limit) == (120, 90)
+
+
+def test_embedded_broker_creates_its_folders_on_a_fresh_machine(tmp_path: Path) -> None:
+    fresh = tmp_path / "var"
+    app = create_celery(get_settings().replace(
+        broker_url=f"sqla+sqlite:///{fresh / 'celery-broker.db'}",
+        result_backend=f"db+sqlite:///{fresh / 'celery-results.db'}",
+        beat_schedule_file=str(fresh / "celerybeat-schedule")))
+
+    check_broker(app)
+
+    assert (fresh / "celery-broker.db").exists()
+
+
+def test_worker_with_a_dead_broker_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(ivr.tasks, "_app", None)
+    monkeypatch.setenv("IVR_BROKER_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("IVR_BEAT_SCHEDULE_FILE", str(tmp_path / "beat"))
+    monkeypatch.setattr("ivr.config._settings", None)
+
+    result = CliRunner().invoke(main, ["worker", "--no-beat"])
+
+    assert result.exit_code == 1
+    assert "cannot reach the Celery broker at redis://" in result.output
+    assert "Traceback" not in result.output
