@@ -14,6 +14,7 @@ import os
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,6 +74,15 @@ class Settings:
     country_code: str = "86"
     grace_period_days: int = 60  # days after a missed due date before a policy lapses
 
+    # The contact centre's local time zone (IANA name): opening hours, holidays, any "today"
+    timezone: str = "Asia/Shanghai"
+
+    # Routing to agents and opening hours (ivr/domain/routing.py, docs/routing.md)
+    opening_hours: str = "mon-fri 08:00-20:00; sat 09:00-17:00"  # local time; outside it callers get a callback
+    holidays: str = ""  # closed days: YYYY-MM-DD dates and/or files of them, comma-separated (TOML: a list)
+    vip_annual_premium: int = 50000  # yuan a year of in-force/grace policies that makes a customer VIP
+    vip_priority: int = 10  # Asterisk queue priority of VIP callers (others 0; higher is answered first)
+
     # Lockouts across calls (date of birth keyed by customer, PIN keyed by agent code)
     verification_lock_threshold: int = 5  # wrong dates of birth before self-service is locked
     verification_lock_minutes: int = 30
@@ -92,6 +102,10 @@ class Settings:
     # DEVELOPMENT DEFAULT, NOT SECRET: production sets IVR_NATIONAL_ID_SALT to a long
     # random value and never changes it (a new salt makes every stored hash unmatchable).
     national_id_salt: str = "hotline-development-salt-not-secret"
+
+    def zone(self) -> ZoneInfo:
+        """The contact centre's time zone (``timezone``), for every local date and time."""
+        return ZoneInfo(self.timezone)
 
     def recordings_dir_for_asterisk(self) -> str:
         return self.asterisk_recordings_dir or self.recordings_dir
@@ -134,6 +148,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raw = env.get(f"IVR_{name.upper()}")
         if raw is not None:
             values[name] = raw
+        if isinstance(values.get(name), list):  # a TOML list (e.g. holidays) is a comma-separated value
+            values[name] = ",".join(str(item) for item in values[name])  # type: ignore[union-attr]
         if name in values:
             values[name] = _coerce(str(values[name]), kind)
     return Settings(**values)  # type: ignore[arg-type]

@@ -57,3 +57,18 @@ def small_book(database_url: str) -> SmallBook:
         book.customer_id = session.scalar(select(Customer.id).where(Customer.customer_no == "C1"))
         book.other_customer_id = session.scalar(select(Customer.id).where(Customer.customer_no == "C2"))
     return book
+
+
+ROUND_THE_CLOCK = "mon-sun 00:00-24:00"
+
+
+@pytest.fixture(autouse=True)
+def open_round_the_clock() -> Iterator[None]:
+    """A test's outcome must not depend on the hour it runs: the contact centre is open
+    round the clock, with no holidays, unless a test sets its own calendar (tests/test_routing.py)."""
+    previous = get_settings()
+    set_settings(previous.replace(opening_hours=ROUND_THE_CLOCK, holidays=""))
+    try:
+        yield
+    finally:
+        set_settings(previous)

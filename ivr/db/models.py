@@ -413,3 +413,37 @@ class NumberSequence(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)  # e.g. 'claim:261121'
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- routing: callback requests ------------------------------------------------------------------
+
+
+class CallbackStatus(str, enum.Enum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class CallbackRequest(Base):
+    """A caller who asked to be called back (e.g. outside opening hours).
+
+    At most one open request per number (a partial unique index): a further
+    request from the same number updates the open one, it never doubles it.
+    """
+
+    __tablename__ = "callback_requests"
+    __table_args__ = (Index("uq_callback_requests_open_number", "number", unique=True,
+                            sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32))  # E.164
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True, index=True)
+    reason: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[CallbackStatus] = mapped_column(_enum(CallbackStatus, "callback_status"),
+                                                   default=CallbackStatus.OPEN)
+    request_count: Mapped[int] = mapped_column(Integer, default=1)  # requests merged into this one
+    call_unique_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the latest request's call
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    customer: Mapped[Customer | None] = relationship()

@@ -6,22 +6,28 @@ Outcomes, as the dialplan reads them from ``IVR_OUTCOME``:
 * the caller hangs up       -> the record closes as ``abandoned_in_ivr``;
 * anything else goes wrong  -> an apology and ``transfer`` (reason ``error``).
 The dialplan sends every outcome but ``done`` to the agent queue, so a
-server that dies mid-call still leaves the caller with a person.
+server that dies mid-call still leaves the caller with a person. A transfer
+names the queue and priority (``IVR_QUEUE``, ``IVR_PRIORITY``, from
+ivr/domain/routing.py); outside opening hours the caller is offered a
+callback instead (ivr/flows/closed_hours.py) and the call ends ``done``.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 from ivr.config import get_settings
 from ivr.db.models import Disposition
 from ivr.domain.calls import CallJournal, NewCall
+from ivr.domain.routing import is_open, route
+from ivr.flows.closed_hours import offer_callback
 from ivr.flows.menu import Conversation, TransferToAgent
 from ivr.flows.prompts import P
 from ivr.flows.registry import FLOWS
 from ivr.telephony.channel import Channel
 from ivr.telephony.errors import Hangup
-from ivr.telephony.fastagi import OUTCOME_VARIABLE, TRANSFER_REASON_VARIABLE
+from ivr.telephony.fastagi import OUTCOME_VARIABLE, PRIORITY_VARIABLE, QUEUE_VARIABLE, TRANSFER_REASON_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +63,10 @@ def _run(call: Conversation) -> None:
             raise TransferToAgent("unknown_flow")
         flow(call)
     except TransferToAgent as transfer:
-        _transfer(call, transfer.reason)
-        return
+        if is_open(datetime.now(timezone.utc)):
+            _transfer(call, transfer.reason)
+            return
+        offer_callback(call, transfer.reason)
     call.channel.set_variable(OUTCOME_VARIABLE, "done")
     call.journal.close(Disposition.SELF_SERVED)
 
@@ -67,7 +75,11 @@ def _transfer(call: Conversation, reason: str) -> None:
     """Hand over what the IVR learned (for the agent's screen), then the caller."""
     call.journal.event("transfer", "queue", reason)
     call.channel.play(call.sounds(P.transfer_to_agent))
-    for name, value in call.state.transfer_variables().items():
+    destination = route(call.state.customer_id, call.state.intent, datetime.now(timezone.utc))
+    call.journal.event("route", destination.queue, destination.reason)
+    variables = call.state.transfer_variables() | {QUEUE_VARIABLE: destination.queue,
+                                                    PRIORITY_VARIABLE: str(destination.priority)}
+    for name, value in variables.items():
         call.channel.set_variable(name, value)
     call.channel.set_variable(TRANSFER_REASON_VARIABLE, reason)
     call.channel.set_variable(OUTCOME_VARIABLE, "transfer")

@@ -29,6 +29,9 @@ CallHandler = Callable[[AgiChannel], None]
 
 OUTCOME_VARIABLE = "IVR_OUTCOME"
 TRANSFER_REASON_VARIABLE = "IVR_TRANSFER_REASON"
+# Where a transferred caller waits: a routing name the dialplan maps through its allow-list, and a priority.
+QUEUE_VARIABLE = "IVR_QUEUE"
+PRIORITY_VARIABLE = "IVR_PRIORITY"
 
 
 def send_to_agent(session: AgiSession, reason: str) -> None:
