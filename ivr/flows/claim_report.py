@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from ivr.config import get_settings
+from ivr.db.models import ProductLine
 from ivr.domain import claims
 from ivr.domain.claims import IncidentType
 from ivr.domain.phones import InvalidPhoneNumber, normalise_phone, parse_ani
@@ -24,14 +25,19 @@ DESCRIPTION_MAX_SECONDS = 120
 CONFIRM, OTHER_NUMBER = "1", "2"
 DATE_PROBLEMS = {"future": P.date_future, "before_cover": P.date_before_cover,
                  "after_cover": P.date_after_cover}
-TYPE_MENUS = {True: P.claim_type_motor, False: P.claim_type_life}
+TYPE_MENUS = {ProductLine.MOTOR: P.claim_type_motor, ProductLine.LIFE: P.claim_type_life,
+              ProductLine.HEALTH: P.claim_type_life}
 
 
 def report_claim(call: Conversation) -> None:
     call.state.intent = "claim"
     customer_id = ensure_verified(call)
-    policy = choose_policy(call, policies_of(customer_id), P.choose_claim_policy)
-    assert policy is not None
+    policies = policies_of(customer_id)
+    if not policies:
+        call.say(P.no_policies)
+        return
+    policy = choose_policy(call, policies, P.choose_claim_policy)
+    assert policy is not None  # no "back" key offered
     claim_no = claims.open_claim(policy.policy_no, customer_id, call.journal.unique_id).claim_no
     call.state.claim_no = claim_no
     call.journal.event("claim", "opened", claim_no)
@@ -51,8 +57,7 @@ def report_claim(call: Conversation) -> None:
 
 def ask_incident_type(call: Conversation, policy: PolicySummary) -> IncidentType:
     types = claims.incident_types_for(policy.product_line)
-    menu = TYPE_MENUS[policy.product_line.value == "motor"]
-    key = call.choose(menu, "".join(str(i) for i in range(1, len(types) + 1)))
+    key = call.choose(TYPE_MENUS[policy.product_line], "".join(str(i) for i in range(1, len(types) + 1)))
     return types[int(key) - 1]
 
 
