@@ -13,6 +13,7 @@ from sqlalchemy import select
 from ivr.config import get_settings, set_settings
 from ivr.db.models import Customer
 from ivr.db.session import session_scope
+from ivr.domain.routing import ROUND_THE_CLOCK
 from ivr.domain.book_import import write_book
 from ivr.testing.databases import fresh_database
 from ivr.testing.small_book import SmallBook
@@ -40,7 +41,7 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def app(database_url: str) -> Flask:
     """The Flask app on the test's own database (Flask's testing pattern)."""
-    return create_app({"TESTING": True})
+    return create_app({"TESTING": True, "SECRET_KEY": "test-secret-key", "SESSION_COOKIE_SECURE": False})
 
 
 @pytest.fixture
@@ -58,8 +59,6 @@ def small_book(database_url: str) -> SmallBook:
         book.other_customer_id = session.scalar(select(Customer.id).where(Customer.customer_no == "C2"))
     return book
 
-
-ROUND_THE_CLOCK = "mon-sun 00:00-24:00"
 
 
 @pytest.fixture(autouse=True)

@@ -36,6 +36,7 @@ PAYMENTS_A_YEAR: Mapping[PaymentFrequency, int] = {
     PaymentFrequency.ANNUAL: 1, PaymentFrequency.SINGLE: 0}
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ROUND_THE_CLOCK = "mon-sun 00:00-24:00"
 _MIDNIGHT_END = 24 * 60
 
 

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,17 +41,20 @@ class CallRecord:
 class HotlineServer:
     """`ivr agi` as a child process, stoppable and restartable by tests."""
 
-    def __init__(self, database_url: str, port: int, log_path: Path) -> None:
+    def __init__(self, database_url: str, port: int, log_path: Path,
+                 settings_env: Mapping[str, str] | None = None) -> None:
+        """``settings_env``: ``IVR_*`` settings of this server only (opening hours, say)."""
         self.database_url = database_url
         self.port = port
         self.log_path = log_path
+        self.settings_env = dict(settings_env or {})
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> None:
         if _port_open(self.port):
             raise RuntimeError(f"something already listens on 127.0.0.1:{self.port}; "
                                "stop it (a `make run`?) before the acceptance tests")
-        env = dict(os.environ, IVR_DATABASE_URL=self.database_url, IVR_LOG_LEVEL="DEBUG")
+        env = dict(os.environ, **self.settings_env, IVR_DATABASE_URL=self.database_url, IVR_LOG_LEVEL="DEBUG")
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(
             [sys.executable, "-m", "ivr.cli", "agi", "--port", str(self.port)],

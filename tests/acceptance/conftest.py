@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from sqlalchemy import select
 from ivr.config import get_settings, set_settings
 from ivr.db.models import Policy
 from ivr.db.session import session_scope
+from ivr.domain.routing import ROUND_THE_CLOCK  # tests must not depend on the hour
 from ivr.domain.sales_agents import set_agent_pin
 from ivr.testing.asterisk import LogWatcher, Sandbox, SandboxError
 from ivr.testing.databases import fresh_database
@@ -89,13 +90,30 @@ def hotline(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
         set_settings(previous.replace(database_url=url))
         _prepare_book(url)
         sandbox.install_conf(database_url=url)  # records the book's agents' names
-        server = HotlineServer(url, port=4573, log_path=folder / "ivr-agi.log")
+        server = HotlineServer(url, port=4573, log_path=folder / "ivr-agi.log",
+                               settings_env={"IVR_OPENING_HOURS": ROUND_THE_CLOCK, "IVR_HOLIDAYS": ""})
         server.start()
         try:
             yield server
         finally:
             server.stop()
             set_settings(previous)
+
+
+@pytest.fixture(scope="session")
+def closed_hotline(hotline: HotlineServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HotlineServer]:
+    """A second `ivr agi`, on port 4574 (dialplan test extension 95594), on the same database,
+    with the centre closed: yesterday, today and tomorrow are holidays."""
+    today = datetime.now(get_settings().zone()).date()
+    holidays = ",".join(str(today + timedelta(days=d)) for d in (-1, 0, 1))
+    server = HotlineServer(hotline.database_url, port=4574,
+                           log_path=tmp_path_factory.mktemp("closed") / "ivr-agi.log",
+                           settings_env={"IVR_OPENING_HOURS": ROUND_THE_CLOCK, "IVR_HOLIDAYS": holidays})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 AGENT_PIN = "246810"

@@ -80,7 +80,7 @@ def test_unknown_caller_with_wrong_birth_date_three_times_is_transferred_hearing
         call.key_in("enter_birth_date", wrong)
     asterisk_log.wait_for(r"HOTLINE to-agent outcome=transfer agistatus=SUCCESS "
                           r"reason=too_many_attempts customer=\d+ verified=no", timeout=40)
-    asterisk_log.wait_for(rf'Executing \[95519@hotline-agi:\d+\] Queue\("{re.escape(call.channel)}"',
+    asterisk_log.wait_for(rf'Executing \[queue@hotline-queue:\d+\] Queue\("{re.escape(call.channel)}", "agents"',
                           timeout=10)
     call.hang_up()
 

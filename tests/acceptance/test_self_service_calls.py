@@ -172,7 +172,8 @@ def test_zero_deep_in_the_claim_menu_reaches_the_queue_with_what_the_ivr_learned
     call.press("claim_type_life", "0")
     transfer = asterisk_log.wait_for(
         r"HOTLINE to-agent outcome=transfer agistatus=SUCCESS reason=caller_pressed_0 "
-        r"customer=(\d+) verified=yes policy=9900000011 intent=claim claim=(\d{12}) ticket=$",
+        r"customer=(\d+) verified=yes policy=9900000011 intent=claim claim=(\d{12}) ticket= "
+        r"route=claims queue=claims prio=10$",
         timeout=20)
     asterisk_log.wait_for(rf'Queue\("{re.escape(call.channel)}"', timeout=10)
     call.hang_up()
