@@ -13,8 +13,8 @@ from sqlalchemy import select
 from ivr.config import get_settings, set_settings
 from ivr.db.models import Customer
 from ivr.db.session import session_scope
-from ivr.domain.routing import ROUND_THE_CLOCK
 from ivr.domain.book_import import write_book
+from ivr.domain.routing import ROUND_THE_CLOCK
 from ivr.testing.databases import fresh_database
 from ivr.testing.small_book import SmallBook
 from ivr.web import create_app
@@ -58,7 +58,6 @@ def small_book(database_url: str) -> SmallBook:
         book.customer_id = session.scalar(select(Customer.id).where(Customer.customer_no == "C1"))
         book.other_customer_id = session.scalar(select(Customer.id).where(Customer.customer_no == "C2"))
     return book
-
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from test_menu import ScriptedChannel
 
 from ivr.config import get_settings, set_settings
-from ivr.db.models import CallbackRequest, CallbackStatus, Call, Disposition
+from ivr.db.models import Call, CallbackRequest, CallbackStatus, Disposition
 from ivr.db.session import session_scope
 from ivr.domain.callbacks import request_callback
 from ivr.flows.runner import handle_call
