@@ -140,7 +140,8 @@ def demo_data(customer_count: int, seed: int | None, today: datetime | None) -> 
     """
     from ivr.db.session import session_scope
     from ivr.domain.book_import import write_book
-    from ivr.domain.demo_data import DEFAULT_SEED, DEMO_CUSTOMER_NO, build_demo_book
+    from ivr.domain.demo_data import DEFAULT_SEED, DEMO_CONSOLE_USERS, DEMO_CUSTOMER_NO, build_demo_book
+    from ivr.domain.users import put_user
 
     book = build_demo_book(customer_count, DEFAULT_SEED if seed is None else seed,
                            today.date() if today else None)
@@ -158,6 +159,11 @@ def demo_data(customer_count: int, seed: int | None, today: datetime | None) -> 
     agent = book.agents[0]
     click.echo(f"demo sales agent {agent.agent_code}: {agent.name}, internal-line PIN {agent.pin} "
                f"(every demo agent AGnnnn has PIN nnnn)")
+    click.echo("demo console users (ivr web --dev, then http://127.0.0.1:8080/login; demo passwords, "
+               "never for production):")
+    for user in DEMO_CONSOLE_USERS:
+        put_user(user.username, user.display_name, user.role, user.password, user.sip_endpoint)
+        click.echo(f"  {user.username:<12} {user.role.value:<11} password {user.password}")
 
 
 def _progress(label: str, items: Sequence[T]) -> Iterator[T]:
@@ -184,14 +190,90 @@ def agents() -> None:
               help="Read from a prompt (or stdin) when not given; avoid passing it here, it shows in ps.")
 def agents_set_pin(code: str, pin: str) -> None:
     """Set the internal-line PIN of sales agent CODE (stored salted and hashed) and lift any lock."""
-    from ivr.domain.errors import DomainError
     from ivr.domain.sales_agents import set_agent_pin
 
-    try:
+    with _domain_errors():
         set_agent_pin(code, pin.strip())
+    click.echo(f"PIN of {code} set")
+
+
+@main.group()
+def users() -> None:
+    """Console users: who logs in to the agent console, and with which role (docs/console.md)."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(["agent", "quality", "supervisor", "admin"]),
+              help="agent: serves callers; quality, supervisor, admin: also see checks and fraud alerts.")
+@click.option("--name", "display_name", default="", help="The name the console shows (default: USERNAME).")
+@click.option("--sip-endpoint", default=None, help="The user's PJSIP endpoint, e.g. agent1 (for screen pops).")
+@click.option("--password", prompt="Password (at least 10 characters)", hide_input=True, confirmation_prompt=True,
+              help="Read from a prompt (or stdin) when not given; avoid passing it here, it shows in ps.")
+def users_add(username: str, role: str, display_name: str, sip_endpoint: str | None, password: str) -> None:
+    """Create console user USERNAME with ROLE and a password (stored salted and hashed)."""
+    from ivr.domain.users import ConsoleRole, create_user
+
+    with _domain_errors():
+        user = create_user(username, display_name, ConsoleRole(role), password, sip_endpoint)
+    click.echo(f"console user {user.username} ({user.role.value}) created")
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password", prompt="New password (at least 10 characters)", hide_input=True,
+              confirmation_prompt=True,
+              help="Read from a prompt (or stdin) when not given; avoid passing it here, it shows in ps.")
+def users_set_password(username: str, password: str) -> None:
+    """Set USERNAME's password and lift any lock; their open sessions end."""
+    from ivr.domain.users import set_password
+
+    with _domain_errors():
+        set_password(username, password)
+    click.echo(f"password of {username} set")
+
+
+@users.command("deactivate")
+@click.argument("username")
+def users_deactivate(username: str) -> None:
+    """Switch USERNAME off: no more logins, and their open sessions end at once."""
+    from ivr.domain.users import set_active
+
+    with _domain_errors():
+        set_active(username, False)
+    click.echo(f"{username} can no longer log in")
+
+
+@users.command("activate")
+@click.argument("username")
+def users_activate(username: str) -> None:
+    """Let USERNAME log in again."""
+    from ivr.domain.users import set_active
+
+    with _domain_errors():
+        set_active(username, True)
+    click.echo(f"{username} can log in again")
+
+
+@users.command("list")
+def users_list() -> None:
+    """Every console user: role, softphone, active, last login, lock."""
+    from ivr.domain.users import list_users
+
+    for user in list_users():
+        last = f"{user.last_login_at:%Y-%m-%d %H:%M}Z" if user.last_login_at else "never"
+        click.echo(f"{user.username:<20} {user.role.value:<11} {user.sip_endpoint or '-':<12} "
+                   f"{'active' if user.active else 'inactive':<9} last login {last}  {user.display_name}")
+
+
+@contextmanager
+def _domain_errors() -> Iterator[None]:
+    from ivr.domain.errors import DomainError
+
+    try:
+        yield
     except DomainError as error:
         raise click.ClickException(error.message) from None
-    click.echo(f"PIN of {code} set")
 
 
 @main.group()
@@ -208,12 +290,9 @@ def complaints() -> None:
 def complaints_transition(ticket: str, status: str, actor: str, department: str | None, note: str) -> None:
     """Move TICKET to STATUS: received -> assigned -> resolved -> informed -> closed."""
     from ivr.domain.complaints import ComplaintStatus, transition
-    from ivr.domain.errors import DomainError
 
-    try:
+    with _domain_errors():
         view = transition(ticket, ComplaintStatus(status), actor, note=note, department=department)
-    except DomainError as error:
-        raise click.ClickException(error.message) from None
     click.echo(f"ticket {view.ticket_no} is {view.status.value}" +
                (f" ({view.department})" if view.department else ""))
 
@@ -283,15 +362,24 @@ def _broker_errors() -> Iterator[None]:
 @main.command("web")
 @click.option("--host", default=None, help="Interface to listen on (default IVR_WEB_HOST, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="TCP port (default IVR_WEB_PORT, 8080).")
-def web(host: str | None, port: int | None) -> None:
-    """Serve the JSON API (/api/claims, /api/complaints, /api/agent-checks, /api/fraud-alerts).
+@click.option("--dev", is_flag=True, help="Development only: accept the default web_secret_key and send the "
+                                          "session cookie over plain HTTP.")
+def web(host: str | None, port: int | None, dev: bool) -> None:
+    """Serve the agent console and its JSON API (/login, /, /api/...; docs/console.md).
 
-    The API has no authentication until the web console issue: keep it on
-    loopback (the default). This is Flask's development server.
+    Needs IVR_WEB_SECRET_KEY (a long random value) unless --dev. This is
+    Flask's development server; in production run the app (ivr.web:create_app())
+    under a WSGI server behind HTTPS.
     """
+    from ivr.config import Settings
     from ivr.web import create_app
 
     settings = get_settings()
+    if not dev and settings.web_secret_key in ("", Settings().web_secret_key):
+        raise click.ClickException("set IVR_WEB_SECRET_KEY to a long random value (e.g. python -c "
+                                   "'import secrets; print(secrets.token_urlsafe(48))'), or use --dev")
+    if dev:
+        set_settings(settings.replace(web_cookie_secure=False))
     create_app().run(host=host or settings.web_host, port=port or settings.web_port)
 
 

@@ -94,9 +94,16 @@ class Settings:
     fraud_alert_window_days: int = 30  # checks of a terminated or suspended code within this window ...
     fraud_alert_min_checks: int = 2  # ... this many times raise a fraud alert
 
-    # JSON API (ivr web); it has no authentication until the web console issue, so loopback only
+    # Agent console and JSON API (ivr web; docs/console.md)
     web_host: str = "127.0.0.1"
     web_port: int = 8080
+    # Signs the console's session cookies. DEVELOPMENT DEFAULT, NOT SECRET: `ivr web`
+    # refuses it unless --dev; production sets IVR_WEB_SECRET_KEY to a long random value.
+    web_secret_key: str = "hotline-development-web-key-not-secret"
+    web_session_minutes: int = 30  # a console session ends after this long without a request
+    web_cookie_secure: bool = True  # session cookie over HTTPS only (`ivr web --dev` turns it off)
+    web_login_lock_threshold: int = 5  # wrong passwords in a row that lock a console user ...
+    web_login_lock_minutes: int = 15  # ... for this long
 
     # Secret per installation: national IDs are stored only as a hash keyed with it.
     # DEVELOPMENT DEFAULT, NOT SECRET: production sets IVR_NATIONAL_ID_SALT to a long
@@ -115,7 +122,16 @@ class Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
+_KINDS: dict[object, type] = {"int": int, int: int, "float": float, float: float, "bool": bool, bool: bool}
+
+
 def _coerce(value: str, kind: type) -> object:
+    if kind is bool:
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{value!r} is not a yes/no value (true, false, 1, 0)")
     if kind is int:
         return int(value)
     if kind is float:
@@ -139,8 +155,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if path is not None:
         with path.open("rb") as fh:
             values.update(tomllib.load(fh))
-    kinds = {f.name: (int if f.type in ("int", int) else float if f.type in ("float", float) else str)
-             for f in fields(Settings)}
+    kinds = {f.name: _KINDS.get(f.type, str) for f in fields(Settings)}
     unknown = set(values) - set(kinds)
     if unknown:
         raise ValueError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")

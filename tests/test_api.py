@@ -1,4 +1,8 @@
-"""The JSON API: lists with pages and filters, single items, and errors as JSON with stable ids."""
+"""The JSON API: lists with pages and filters, single items, and errors as JSON with stable ids.
+
+Each test reads as a logged-in quality analyst, a role that may read every list
+(who may read what: tests/test_console_auth.py).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,16 @@ from flask.testing import FlaskClient
 from ivr.db.models import ComplaintSubject, IncidentType
 from ivr.domain import claims, complaints
 from ivr.domain.sales_agents import check_agent
+from ivr.domain.users import ConsoleRole
+from ivr.testing.console import csrf_token, logged_in
 from ivr.testing.small_book import TERMINATED_AGENT, SmallBook
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def client(client: FlaskClient) -> FlaskClient:
+    return logged_in(client, ConsoleRole.QUALITY)
 
 
 def _claims(book: SmallBook, count: int) -> list[str]:
@@ -74,7 +85,7 @@ def test_unknown_claim_ticket_or_path_is_a_json_404(client: FlaskClient) -> None
 
 
 def test_writing_is_not_allowed(client: FlaskClient) -> None:
-    response = client.post("/api/claims")
+    response = client.post("/api/claims", headers={"X-CSRF-Token": csrf_token(client)})
 
     assert response.status_code == 405 and response.get_json()["error"]["id"] == "method_not_allowed"
 

@@ -91,3 +91,15 @@ def test_cli_demo_data_prints_the_demo_customer(database_url: str) -> None:
 
     assert result.exit_code == 0, result.output
     assert "DEMO0001" in result.output and "19800517" in result.output and "8800000002" in result.output
+
+
+def test_cli_demo_data_gives_one_console_user_per_role_with_its_documented_password(database_url: str) -> None:
+    from ivr.domain.users import ConsoleRole, LoginOutcome, authenticate, list_users
+
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["--database-url", database_url, "demo-data", "--customers", "2"])
+        assert result.exit_code == 0, result.output
+
+    assert "agent1" in result.output and "password agent1-demo" in result.output
+    assert {user.role for user in list_users()} == set(ConsoleRole) and len(list_users()) == 5
+    assert authenticate("supervisor1", "supervisor1-demo").outcome is LoginOutcome.OK

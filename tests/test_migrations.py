@@ -44,3 +44,16 @@ def test_self_service_revision_downgrades_and_upgrades_again(database_url: str) 
     assert SELF_SERVICE_TABLES <= _tables(database_url)
     assert "pin_hash" in _agent_columns(database_url)
     assert _schema_differences(database_url) == []
+
+
+def test_console_users_revision_downgrades_and_upgrades_again(database_url: str) -> None:
+    downgrade(database_url, "0003_callback_requests")
+    engine_for(database_url).dispose()
+
+    assert "console_users" not in _tables(database_url)
+
+    upgrade(database_url)
+    engine_for(database_url).dispose()
+
+    assert "console_users" in _tables(database_url)
+    assert _schema_differences(database_url) == []

@@ -447,3 +447,35 @@ class CallbackRequest(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
     customer: Mapped[Customer | None] = relationship()
+
+
+# --- agent console: users and roles --------------------------------------------------------------
+
+
+class ConsoleRole(str, enum.Enum):
+    """What a console user may see; the matrix is in docs/console.md."""
+
+    AGENT = "agent"
+    QUALITY = "quality"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class ConsoleUser(Base):
+    """A person who logs in to the agent console (not a sales agent: see ``SalesAgent``)."""
+
+    __tablename__ = "console_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)  # lower case
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[ConsoleRole] = mapped_column(_enum(ConsoleRole, "console_role"))
+    # scrypt$n$r$p$salt$hash, see ivr/domain/users.py
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    # the PJSIP endpoint of the user's softphone, e.g. agent1: where their screen pops go
+    sip_endpoint: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)  # wrong passwords since the last success
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

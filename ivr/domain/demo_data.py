@@ -8,16 +8,19 @@ Dates are relative to "today" so that premiums are always about to fall due.
 One customer is fixed for manual test calls: ``DEMO0001`` (see
 ``demo_customer``), calling from 13800138000. Each sales agent ``AGnnnn``
 has the internal-line PIN ``nnnn`` (``AG0001``: ``0001``; see ``demo_agent_pin``).
+Demo console users log in with the password ``<username>-demo`` (``DEMO_CONSOLE_USERS``).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from ivr.db.models import AgentStatus, Gender, PaymentFrequency, PhoneKind, PolicyStatus, ProductLine, Tier
+from ivr.db.models import (AgentStatus, ConsoleRole, Gender, PaymentFrequency, PhoneKind, PolicyStatus,
+                           ProductLine, Tier)
 from ivr.domain.book_import import AgentRow, Book, CustomerRow, PolicyRow
 from ivr.domain.customers import resident_id_check_digit
 from ivr.domain.phones import PhoneNumber, normalise_phone
@@ -29,6 +32,29 @@ DEMO_CUSTOMER_NO = "DEMO0001"
 DEMO_MOBILE = "13800138000"
 DEMO_BIRTH_DATE = date(1980, 5, 17)
 DEMO_POLICY_NOS = ("8800000001", "8800000002")
+
+
+@dataclass(frozen=True)
+class DemoConsoleUser:
+    username: str
+    display_name: str
+    role: ConsoleRole
+    sip_endpoint: str | None
+
+    @property
+    def password(self) -> str:
+        """Documented and public: demo data only."""
+        return f"{self.username}-demo"
+
+
+# One per role; agent1 and agent2 are the sandbox's PJSIP agent endpoints.
+DEMO_CONSOLE_USERS = (
+    DemoConsoleUser("agent1", "Li Na", ConsoleRole.AGENT, "agent1"),
+    DemoConsoleUser("agent2", "Zhang Wei", ConsoleRole.AGENT, "agent2"),
+    DemoConsoleUser("quality1", "Wang Fang", ConsoleRole.QUALITY, None),
+    DemoConsoleUser("supervisor1", "Chen Jie", ConsoleRole.SUPERVISOR, None),
+    DemoConsoleUser("admin1", "Liu Yang", ConsoleRole.ADMIN, None),
+)
 
 BRANCHES = ("北京分公司", "上海分公司", "广东分公司", "深圳分公司", "江苏分公司", "浙江分公司",
             "四川分公司", "湖北分公司", "山东分公司", "天津分公司")

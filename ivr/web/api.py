@@ -1,5 +1,8 @@
 """``/api``: read-only JSON over claims, complaint tickets, agent checks and fraud alerts.
 
+Every view needs a logged-in console user of a role allowed to read it
+(``ivr.web.access``): 401 without a session, 403 for another role.
+
 Each view checks its query parameters, calls one domain function and
 serialises the frozen dataclasses it returns. Lists take ``page``,
 ``per_page`` (at most 100), ``status``, ``from`` and ``to`` (YYYY-MM-DD, UTC
@@ -19,6 +22,8 @@ from flask import Blueprint, Response, jsonify, request
 from ivr.domain import claims, complaints, sales_agents
 from ivr.domain.errors import NotFound, ValidationError
 from ivr.domain.paging import Page
+from ivr.web.access import OVERSIGHT, SERVE_CALLERS
+from ivr.web.auth import login_required
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
@@ -27,11 +32,13 @@ DEFAULT_PER_PAGE = 50
 
 
 @api.get("/claims")
+@login_required(SERVE_CALLERS)
 def list_claims() -> Response:
     return _json(claims.list_claims(_enum_arg("status", claims.ClaimStatus), *_date_args(), *_page_args()))
 
 
 @api.get("/claims/<claim_no>")
+@login_required(SERVE_CALLERS)
 def get_claim(claim_no: str) -> Response:
     claim = claims.get_claim(claim_no)
     if claim is None:
@@ -40,23 +47,27 @@ def get_claim(claim_no: str) -> Response:
 
 
 @api.get("/complaints")
+@login_required(SERVE_CALLERS)
 def list_complaints() -> Response:
     return _json(complaints.list_complaints(_enum_arg("status", complaints.ComplaintStatus), *_date_args(),
                                             _bool_arg("overdue"), *_page_args()))
 
 
 @api.get("/complaints/<ticket_no>")
+@login_required(SERVE_CALLERS)
 def get_complaint(ticket_no: str) -> Response:
     return _json(complaints.get_complaint(ticket_no))
 
 
 @api.get("/agent-checks")
+@login_required(OVERSIGHT)
 def list_agent_checks() -> Response:
     return _json(sales_agents.list_agent_checks(_enum_arg("status", sales_agents.AgentCheckResult),
                                                 *_date_args(), *_page_args()))
 
 
 @api.get("/fraud-alerts")
+@login_required(OVERSIGHT)
 def list_fraud_alerts() -> Response:
     return _json(sales_agents.list_fraud_alerts(_enum_arg("status", sales_agents.FraudAlertStatus),
                                                 *_date_args(), *_page_args()))

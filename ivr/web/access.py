@@ -1,0 +1,21 @@
+"""Who may read what, in one place (the matrix in docs/console.md is this file).
+
+Agents serve callers: they need the caller's claims and complaints. Checks of
+sales agents' codes and fraud alerts are for quality, supervisors and admins.
+"""
+
+from __future__ import annotations
+
+from ivr.domain.users import ConsoleRole
+
+EVERY_ROLE = frozenset(ConsoleRole)
+SERVE_CALLERS = EVERY_ROLE  # claims, complaint tickets
+OVERSIGHT = frozenset({ConsoleRole.QUALITY, ConsoleRole.SUPERVISOR, ConsoleRole.ADMIN})  # agent checks, fraud alerts
+
+# (title, endpoint, roles) of the API lists, for the console's landing page
+READABLE_LISTS = (
+    ("Claims", "api.list_claims", SERVE_CALLERS),
+    ("Complaint tickets", "api.list_complaints", SERVE_CALLERS),
+    ("Sales-agent checks", "api.list_agent_checks", OVERSIGHT),
+    ("Fraud alerts", "api.list_fraud_alerts", OVERSIGHT),
+)
