@@ -13,6 +13,7 @@ import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, fields
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -113,6 +114,10 @@ class Settings:
     def zone(self) -> ZoneInfo:
         """The contact centre's time zone (``timezone``), for every local date and time."""
         return ZoneInfo(self.timezone)
+
+    def today(self) -> date:
+        """Today's date in the contact centre's time zone (not the server's)."""
+        return datetime.now(self.zone()).date()
 
     def recordings_dir_for_asterisk(self) -> str:
         return self.asterisk_recordings_dir or self.recordings_dir

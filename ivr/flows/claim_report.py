@@ -70,7 +70,7 @@ def ask_incident_date(call: Conversation, policy: PolicySummary) -> date:
             incident = datetime.strptime(entry, "%Y%m%d").date()
         except ValueError:
             return P.date_invalid
-        problem = claims.check_incident_date(policy.policy_no, incident, date.today())
+        problem = claims.check_incident_date(policy.policy_no, incident, get_settings().today())
         if problem is not None:
             return DATE_PROBLEMS[problem]
         chosen.append(incident)

@@ -3,8 +3,9 @@ customers have a premium due in the next seven days."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
+from ivr.config import get_settings
 from ivr.domain.sales_agents import PinOutcome, customers_due, verify_agent_pin
 from ivr.flows.agent_check import AGENT_CODE_MAX_DIGITS
 from ivr.flows.menu import Conversation
@@ -29,7 +30,7 @@ def sales_agents_line(call: Conversation) -> None:
 
     call.ask(P.enter_pin, name="agent_pin", max_digits=PIN_MAX_DIGITS, check=pin_accepted,
              secret=True)
-    due = customers_due(code, date.today(), DUE_WITHIN_DAYS)
+    due = customers_due(code, get_settings().today(), DUE_WITHIN_DAYS)
     call.state.served = True
     if not due:
         call.say(P.none_due)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
 
 from ivr.db.models import PolicyStatus
+from ivr.config import get_settings
 from ivr.domain.policies import PolicySummary, policies_of, relationship_summary
 from ivr.flows.menu import Conversation
 from ivr.flows.prompts import P
@@ -38,7 +38,7 @@ def hear_policies(call: Conversation) -> None:
 
 def say_summary(call: Conversation, customer_id: int) -> None:
     """How many policies, how many in force, the nearest premium, what is at risk."""
-    summary = relationship_summary(customer_id, date.today())
+    summary = relationship_summary(customer_id, get_settings().today())
     call.say(P.you_have_policies)
     call.say_number(summary.policy_count)
     call.say(P.summary_in_force)
