@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,4 +124,4 @@ def _prepare_book(url: str) -> None:
     set_agent_pin("80010001", AGENT_PIN)
     with session_scope() as session:
         policy = session.scalar(select(Policy).where(Policy.policy_no == "9900000021"))
-        policy.next_due_date = date.today() + timedelta(days=3)
+        policy.next_due_date = get_settings().today() + timedelta(days=3)

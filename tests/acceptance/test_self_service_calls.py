@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
+from ivr.config import get_settings
 from ivr.db.models import AgentCheck, Claim, Complaint, FraudAlert
 from ivr.db.session import session_scope
 from ivr.domain.recordings import absolute_path
@@ -83,7 +84,7 @@ def test_terminated_agent_caller_is_put_through_to_the_anti_fraud_desk(hotline, 
 
 
 def test_complete_claim_with_a_future_date_first_rejected(hotline, sip_caller, asterisk_log):
-    tomorrow = (date.today() + timedelta(days=1)).strftime("%Y%m%d")
+    tomorrow = (get_settings().today() + timedelta(days=1)).strftime("%Y%m%d")  # the centre's tomorrow
     call = IvrCall(sip_caller, asterisk_log, "95519", LI_LEI_MOBILE)
     call.press("main_menu", "2", "en")
     call.key_in("enter_birth_date", "19750228")
