@@ -105,6 +105,11 @@ class Settings:
     web_cookie_secure: bool = True  # session cookie over HTTPS only (`ivr web --dev` turns it off)
     web_login_lock_threshold: int = 5  # wrong passwords in a row that lock a console user ...
     web_login_lock_minutes: int = 15  # ... for this long
+    # Wrap-up and callbacks (ivr/domain/wrapup.py, ivr/domain/callbacks.py; docs/console.md)
+    wrapup_codes: str = ("resolved,follow_up,callback_scheduled,complaint_logged,transferred_back,"
+                         "wrong_number,other")  # the disposition codes an agent may choose (TOML: a list)
+    wrapup_amend_minutes: int = 15  # the agent who wrapped a call up may correct it for this long
+    callback_max_attempts: int = 3  # failed callback attempts before a request is closed as failed
 
     # Secret per installation: national IDs are stored only as a hash keyed with it.
     # DEVELOPMENT DEFAULT, NOT SECRET: production sets IVR_NATIONAL_ID_SALT to a long

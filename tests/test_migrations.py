@@ -57,3 +57,23 @@ def test_console_users_revision_downgrades_and_upgrades_again(database_url: str)
 
     assert "console_users" in _tables(database_url)
     assert _schema_differences(database_url) == []
+
+
+def _columns(url: str, table: str) -> set[str]:
+    return {column["name"] for column in inspect(engine_for(url)).get_columns(table)}
+
+
+def test_wrapup_and_callback_work_revision_downgrades_and_upgrades_again(database_url: str) -> None:
+    downgrade(database_url, "0004_console_users")
+    engine_for(database_url).dispose()
+
+    assert "wrapup_code" not in _columns(database_url, "calls")
+    assert "assigned_to" not in _columns(database_url, "callback_requests")
+
+    upgrade(database_url)
+    engine_for(database_url).dispose()
+
+    assert {"wrapup_code", "wrapup_note", "wrapup_by", "wrapup_at"} <= _columns(database_url, "calls")
+    assert {"assigned_to", "claimed_at", "attempts", "outcome_note", "closed_at"} <= _columns(
+        database_url, "callback_requests")
+    assert _schema_differences(database_url) == []

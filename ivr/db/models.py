@@ -93,6 +93,30 @@ def _enum(kind: type[enum.Enum], name: str) -> Enum:
                 native_enum=False, length=32, validate_strings=True)
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, on SQLite and PostgreSQL alike.
+
+    SQLite gives naive datetimes back; comparing them with an aware ``now``
+    raises. Naive values are refused on the way in: a time without a zone is
+    ambiguous, and ours are always UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware (UTC) datetime")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 class Customer(Base):
     __tablename__ = "customers"
 
@@ -185,6 +209,12 @@ class Call(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True, index=True)
     verified: Mapped[bool] = mapped_column(default=False)
     transfer_reason: Mapped[str] = mapped_column(String(64), default="")
+    # The agent's wrap-up at the end of the call (ivr/domain/wrapup.py): a code from `wrapup_codes`
+    wrapup_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    wrapup_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    wrapup_by: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", name="fk_calls_wrapup_by"),
+                                                  nullable=True)
+    wrapup_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     events: Mapped[list[IvrEvent]] = relationship(
         back_populates="call", order_by="IvrEvent.seq", cascade="all, delete-orphan")
@@ -208,30 +238,6 @@ class IvrEvent(Base):
 
 
 # --- self-service: claims, complaints, sales-agent checks, lockouts ------------------------------
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp that is always timezone-aware UTC in Python, on SQLite and PostgreSQL alike.
-
-    SQLite gives naive datetimes back; comparing them with an aware ``now``
-    raises. Naive values are refused on the way in: a time without a zone is
-    ambiguous, and ours are always UTC.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: pass an aware (UTC) datetime")
-        return value.astimezone(timezone.utc)
-
-    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 class ClaimStatus(str, enum.Enum):
@@ -419,21 +425,32 @@ class NumberSequence(Base):
 
 
 class CallbackStatus(str, enum.Enum):
+    """open -> in_progress (an agent took it) -> done, or failed (back to open until the last attempt)."""
+
     OPEN = "open"
+    IN_PROGRESS = "in_progress"
     DONE = "done"
+    FAILED = "failed"  # no attempt reached the caller, the last one included
     CANCELLED = "cancelled"
+
+
+# Requests we still owe: at most one per number, and a further request merges into it.
+OUTSTANDING_CALLBACK = "status IN ('open', 'in_progress')"
 
 
 class CallbackRequest(Base):
     """A caller who asked to be called back (e.g. outside opening hours).
 
-    At most one open request per number (a partial unique index): a further
-    request from the same number updates the open one, it never doubles it.
+    At most one outstanding (open or in progress) request per number (a
+    partial unique index): a further request from the same number updates
+    that one, it never doubles it. Agents work the list oldest first
+    (ivr/domain/callbacks.py).
     """
 
     __tablename__ = "callback_requests"
     __table_args__ = (Index("uq_callback_requests_open_number", "number", unique=True,
-                            sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),)
+                            sqlite_where=text(OUTSTANDING_CALLBACK), postgresql_where=text(OUTSTANDING_CALLBACK)),
+                      Index("ix_callback_requests_status_created_at", "status", "created_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(32))  # E.164
@@ -445,8 +462,16 @@ class CallbackRequest(Base):
     call_unique_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the latest request's call
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    # Worked by an agent: who took it and when, failed attempts so far, the last outcome
+    assigned_to: Mapped[int | None] = mapped_column(
+        ForeignKey("console_users.id", name="fk_callback_requests_assigned_to"), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    outcome_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     customer: Mapped[Customer | None] = relationship()
+    assignee: Mapped[ConsoleUser | None] = relationship()
 
 
 # --- agent console: users and roles --------------------------------------------------------------

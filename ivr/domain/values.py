@@ -23,3 +23,19 @@ def e164(number: str) -> str:
     if not _E164.match(number):
         raise ValidationError(f"phone number {number!r} is not E.164 (+8613800138000)", "invalid_phone_number")
     return number
+
+
+NOTE_MAX_CHARS = 2000  # an agent's note (wrap-up, callback outcome): a few paragraphs, not a transcript
+_NOTE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def agent_note(note: str, error_prefix: str) -> str:
+    """An agent's free text, trimmed: at most ``NOTE_MAX_CHARS``, line breaks and tabs but no other
+    control characters (PostgreSQL refuses NUL in text). Shown only escaped."""
+    note = note.replace("\r\n", "\n").strip()
+    if len(note) > NOTE_MAX_CHARS:
+        raise ValidationError(f"the note has {len(note)} characters; at most {NOTE_MAX_CHARS}",
+                              f"{error_prefix}_note_too_long")
+    if _NOTE_CONTROL.search(note):
+        raise ValidationError("the note holds control characters", f"invalid_{error_prefix}_note")
+    return note

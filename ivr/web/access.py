@@ -2,6 +2,8 @@
 
 Agents serve callers: they need the caller's claims and complaints. Checks of
 sales agents' codes and fraud alerts are for quality, supervisors and admins.
+Agents and supervisors work calls (wrap-ups, callback requests); the others
+read the callback list and wrap-ups without changing them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from ivr.domain.users import ConsoleRole
 EVERY_ROLE = frozenset(ConsoleRole)
 SERVE_CALLERS = EVERY_ROLE  # claims, complaint tickets
 OVERSIGHT = frozenset({ConsoleRole.QUALITY, ConsoleRole.SUPERVISOR, ConsoleRole.ADMIN})  # agent checks, fraud alerts
+WORK_CALLS = frozenset({ConsoleRole.AGENT, ConsoleRole.SUPERVISOR})  # wrap up calls, take and finish callbacks
 
 # (title, endpoint, roles) of the API lists, for the console's landing page
 READABLE_LISTS = (
@@ -18,4 +21,5 @@ READABLE_LISTS = (
     ("Complaint tickets", "api.list_complaints", SERVE_CALLERS),
     ("Sales-agent checks", "api.list_agent_checks", OVERSIGHT),
     ("Fraud alerts", "api.list_fraud_alerts", OVERSIGHT),
+    ("Callback requests", "work.callbacks_page", SERVE_CALLERS),
 )

@@ -1,7 +1,9 @@
-"""``/api``: read-only JSON over claims, complaint tickets, agent checks and fraud alerts.
+"""``/api``: JSON over claims, complaint tickets, agent checks, fraud alerts and callback requests,
+and the console's actions on calls (wrap-up) and callbacks (take, finish).
 
 Every view needs a logged-in console user of a role allowed to read it
-(``ivr.web.access``): 401 without a session, 403 for another role.
+(``ivr.web.access``): 401 without a session, 403 for another role. A POST
+also needs the session's CSRF token in ``X-CSRF-Token`` and takes a JSON object.
 
 Each view checks its query parameters, calls one domain function and
 serialises the frozen dataclasses it returns. Lists take ``page``,
@@ -19,10 +21,11 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
 
-from ivr.domain import claims, complaints, sales_agents
+from ivr.domain import callbacks, claims, complaints, sales_agents
 from ivr.domain.errors import NotFound, ValidationError
 from ivr.domain.paging import Page
-from ivr.web.access import OVERSIGHT, SERVE_CALLERS
+from ivr.web.access import OVERSIGHT, SERVE_CALLERS, WORK_CALLS
+from ivr.web.actions import close_callback, save_wrapup, take_callback
 from ivr.web.auth import login_required
 
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -34,7 +37,7 @@ DEFAULT_PER_PAGE = 50
 @api.get("/claims")
 @login_required(SERVE_CALLERS)
 def list_claims() -> Response:
-    return _json(claims.list_claims(_enum_arg("status", claims.ClaimStatus), *_date_args(), *_page_args()))
+    return _json(claims.list_claims(enum_arg("status", claims.ClaimStatus), *_date_args(), *_page_args()))
 
 
 @api.get("/claims/<claim_no>")
@@ -49,7 +52,7 @@ def get_claim(claim_no: str) -> Response:
 @api.get("/complaints")
 @login_required(SERVE_CALLERS)
 def list_complaints() -> Response:
-    return _json(complaints.list_complaints(_enum_arg("status", complaints.ComplaintStatus), *_date_args(),
+    return _json(complaints.list_complaints(enum_arg("status", complaints.ComplaintStatus), *_date_args(),
                                             _bool_arg("overdue"), *_page_args()))
 
 
@@ -62,25 +65,52 @@ def get_complaint(ticket_no: str) -> Response:
 @api.get("/agent-checks")
 @login_required(OVERSIGHT)
 def list_agent_checks() -> Response:
-    return _json(sales_agents.list_agent_checks(_enum_arg("status", sales_agents.AgentCheckResult),
+    return _json(sales_agents.list_agent_checks(enum_arg("status", sales_agents.AgentCheckResult),
                                                 *_date_args(), *_page_args()))
 
 
 @api.get("/fraud-alerts")
 @login_required(OVERSIGHT)
 def list_fraud_alerts() -> Response:
-    return _json(sales_agents.list_fraud_alerts(_enum_arg("status", sales_agents.FraudAlertStatus),
+    return _json(sales_agents.list_fraud_alerts(enum_arg("status", sales_agents.FraudAlertStatus),
                                                 *_date_args(), *_page_args()))
+
+
+@api.post("/calls/<unique_id>/wrapup")
+@login_required(WORK_CALLS)
+def wrap_up_call(unique_id: str) -> Response:
+    """``{"code", "note"}``: the call's wrap-up (ivr/domain/wrapup.py for the rules)."""
+    return _json(save_wrapup(unique_id))
+
+
+@api.get("/callbacks")
+@login_required(SERVE_CALLERS)
+def list_callbacks() -> Response:
+    """Open first, then in progress, then closed; oldest first within each."""
+    return _json(callbacks.list_callbacks(enum_arg("status", callbacks.CallbackStatus), *_page_args()))
+
+
+@api.post("/callbacks/<int:callback_id>/claim")
+@login_required(WORK_CALLS)
+def claim_callback(callback_id: int) -> Response:
+    return _json(take_callback(callback_id))
+
+
+@api.post("/callbacks/<int:callback_id>/finish")
+@login_required(WORK_CALLS)
+def finish_callback(callback_id: int) -> Response:
+    """``{"outcome": "done" | "failed", "note"}``, by the agent who took it."""
+    return _json(close_callback(callback_id))
 
 
 # --- query parameters -----------------------------------------------------------------------------
 
 
 def _page_args() -> tuple[int, int]:
-    return _int_arg("page", 1), _int_arg("per_page", DEFAULT_PER_PAGE)
+    return int_arg("page", 1), int_arg("per_page", DEFAULT_PER_PAGE)
 
 
-def _int_arg(name: str, default: int) -> int:
+def int_arg(name: str, default: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
@@ -105,7 +135,7 @@ def _date_arg(name: str) -> date | None:
     raise ValidationError(f"{name} must be a date as YYYY-MM-DD", f"invalid_{name}")
 
 
-def _enum_arg(name: str, kind: type[E]) -> E | None:
+def enum_arg(name: str, kind: type[E]) -> E | None:
     raw = request.args.get(name)
     if raw is None:
         return None
