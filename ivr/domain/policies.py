@@ -66,7 +66,7 @@ def policies_of(customer_id: int) -> list[PolicySummary]:
     """The customer's policies, in force first, then by policy number."""
     with session_scope() as session:
         rows = session.scalars(select(Policy).where(Policy.holder_id == customer_id)).all()
-        summaries = [_summary(p) for p in rows]
+        summaries = [policy_summary(p) for p in rows]
     return sorted(summaries, key=lambda s: (_ORDER[s.status], s.policy_no))
 
 
@@ -76,7 +76,11 @@ def relationship_summary(customer_id: int, today: date) -> RelationshipSummary:
     Overdue premiums of policies in grace are not "due next": they are in
     ``at_risk`` with the date the policy lapses.
     """
-    policies = policies_of(customer_id)
+    return summarise_relationship(policies_of(customer_id), today)
+
+
+def summarise_relationship(policies: Sequence[PolicySummary], today: date) -> RelationshipSummary:
+    """``relationship_summary`` of policies already read (the customer 360 reads them with the rest)."""
     upcoming = sorted((p.next_due_date, p.policy_no, p.premium) for p in policies
                       if p.premium_due and p.next_due_date is not None and p.next_due_date >= today)
     at_risk = [PolicyAtRisk(p.policy_no, p.status, lapse_date(p)) for p in policies if p.status in AT_RISK]
@@ -93,6 +97,6 @@ def lapse_date(policy: PolicySummary) -> date | None:
     return None if unpaid_since is None else unpaid_since + timedelta(days=get_settings().grace_period_days)
 
 
-def _summary(policy: Policy) -> PolicySummary:
+def policy_summary(policy: Policy) -> PolicySummary:
     return PolicySummary(policy.policy_no, policy.product_line, policy.status, policy.next_due_date,
                          Decimal(policy.premium), policy.start_date, policy.end_date, policy.paid_to_date)

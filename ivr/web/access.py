@@ -11,6 +11,7 @@ from __future__ import annotations
 from ivr.domain.users import ConsoleRole
 
 EVERY_ROLE = frozenset(ConsoleRole)
+VIEW_CUSTOMERS = EVERY_ROLE  # customer search and the customer 360 (each view is logged)
 SERVE_CALLERS = EVERY_ROLE  # claims, complaint tickets
 OVERSIGHT = frozenset({ConsoleRole.QUALITY, ConsoleRole.SUPERVISOR, ConsoleRole.ADMIN})  # agent checks, fraud alerts
 WORK_CALLS = frozenset({ConsoleRole.AGENT, ConsoleRole.SUPERVISOR})  # wrap up calls, take and finish callbacks

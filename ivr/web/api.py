@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
-from ivr.domain import callbacks, claims, complaints, sales_agents
+from ivr.config import get_settings
+from ivr.domain import callbacks, claims, complaints, customer_view, sales_agents
 from ivr.domain.errors import NotFound, ValidationError
 from ivr.domain.paging import Page
-from ivr.web.access import OVERSIGHT, SERVE_CALLERS, WORK_CALLS
+from ivr.web.access import OVERSIGHT, SERVE_CALLERS, VIEW_CUSTOMERS, WORK_CALLS
 from ivr.web.actions import close_callback, save_wrapup, take_callback
 from ivr.web.auth import login_required
 
+log = logging.getLogger(__name__)
 api = Blueprint("api", __name__, url_prefix="/api")
 
 E = TypeVar("E", bound=enum.Enum)
@@ -178,3 +181,45 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
     return value
+
+# --- customer search and 360 (the pages in ivr/web/console.py read the same parameters) -------------
+
+
+@api.get("/customers")
+@login_required(VIEW_CUSTOMERS)
+def search_customers() -> Response:
+    """``q``, ``kind`` (name, phone, policy, id) and, with ``id``, ``birth_date``: at most MAX_HITS hits."""
+    hits = customer_view.search_customers(customer_query())
+    return jsonify({"items": _plain(hits), "limit": customer_view.MAX_HITS})
+
+
+@api.get("/customers/<int:customer_id>")
+@login_required(VIEW_CUSTOMERS)
+def get_customer(customer_id: int) -> Response:
+    """The customer 360; ``page`` and ``per_page`` page the contact history."""
+    view = customer_view.customer_360(customer_id, get_settings().today(), *history_page())
+    customer_viewed(customer_id)
+    return _json(view)
+
+
+def customer_query() -> customer_view.CustomerQuery:
+    raw_kind = request.args.get("kind", customer_view.SearchKind.NAME.value)
+    try:
+        kind = customer_view.SearchKind(raw_kind)
+    except ValueError:
+        allowed = ", ".join(member.value for member in customer_view.SearchKind)
+        raise ValidationError(f"kind must be one of: {allowed}", "invalid_kind") from None
+    return customer_view.CustomerQuery(kind, request.args.get("q", ""), _date_arg("birth_date"))
+
+
+def history_page() -> tuple[int, int]:
+    """The page of a customer's contact history: ``per_page`` is CALLS_PER_PAGE unless asked."""
+    page, per_page = _page_args()
+    return page, per_page if "per_page" in request.args else customer_view.CALLS_PER_PAGE
+
+
+def customer_viewed(customer_id: int) -> None:
+    """Who opened whose record (until the audit table of issue 8, this log line is the trail)."""
+    log.info("customer record viewed: customer_id=%d user=%s user_id=%d via=%s", customer_id,
+             g.user.username, g.user.id, request.path,
+             extra={"customer_id": customer_id, "console_user": g.user.username})
