@@ -182,6 +182,7 @@ def _plain(value: Any) -> Any:
         return [_plain(item) for item in value]
     return value
 
+
 # --- customer search and 360 (the pages in ivr/web/console.py read the same parameters) -------------
 
 
