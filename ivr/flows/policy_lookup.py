@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ivr.db.models import PolicyStatus
 from ivr.config import get_settings
-from ivr.domain.policies import PolicySummary, policies_of, relationship_summary
+from ivr.domain.policies import PolicySummary, policies_of, summarise_relationship
 from ivr.flows.menu import Conversation
 from ivr.flows.prompts import P
 from ivr.flows.verification import ensure_verified
@@ -27,7 +27,7 @@ def hear_policies(call: Conversation) -> None:
     if not policies:
         call.say(P.no_policies)
         return
-    say_summary(call, customer_id)
+    say_summary(call, policies)
     call.state.served = True
     while True:
         policy = choose_policy(call, policies, P.detail_menu, allow_back=True)
@@ -36,9 +36,10 @@ def hear_policies(call: Conversation) -> None:
         read_policy(call, policy)
 
 
-def say_summary(call: Conversation, customer_id: int) -> None:
-    """How many policies, how many in force, the nearest premium, what is at risk."""
-    summary = relationship_summary(customer_id, get_settings().today())
+def say_summary(call: Conversation, policies: list[PolicySummary]) -> None:
+    """How many policies, how many in force, the nearest premium, what is at risk:
+    from the policies already read for this call, without reading them again."""
+    summary = summarise_relationship(policies, get_settings().today())
     call.say(P.you_have_policies)
     call.say_number(summary.policy_count)
     call.say(P.summary_in_force)
