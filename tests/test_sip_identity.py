@@ -1,10 +1,11 @@
-"""The test caller's SIP identity: display names escaped as RFC 3261 requires."""
+"""SIP identities: the test caller's display names escaped as RFC 3261 requires, and the
+caller's number read back from the From an agent phone receives."""
 
 from __future__ import annotations
 
 import pytest
 
-from ivr.testing.sip_caller import sip_display_name, sip_identity
+from ivr.testing.sip_caller import sip_display_name, sip_identity, sip_uri_user
 
 
 def test_quotes_and_backslashes_in_a_display_name_are_escaped() -> None:
@@ -26,3 +27,14 @@ def test_a_display_name_sip_cannot_carry_is_refused(name: str) -> None:
 def test_a_caller_number_that_is_not_a_sip_user_is_refused(ani: str) -> None:
     with pytest.raises(ValueError):
         sip_identity(ani, None, "127.0.0.1")
+
+
+@pytest.mark.parametrize(("identity", "number"), [
+    ('"O\\"Brien" <sip:13800138000@127.0.0.1>;tag=abc', "13800138000"),
+    ("<sips:+8613800138000@example.com:5061>", "+8613800138000"),
+    ("sip:anonymous@anonymous.invalid", "anonymous"),
+    ('"sip:fake@x" <sip:13800138000@127.0.0.1>', "13800138000"),
+    ('"No user" <sip:127.0.0.1>', None),
+])
+def test_the_caller_number_is_the_user_part_of_the_from_uri(identity: str, number: str | None) -> None:
+    assert sip_uri_user(identity) == number

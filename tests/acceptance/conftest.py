@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +29,7 @@ from ivr.testing.databases import fresh_database
 from ivr.testing.hotline import HotlineServer
 
 if TYPE_CHECKING:
-    from ivr.testing.sip_caller import SipCaller
+    from ivr.testing.sip_caller import AgentPhone, SipCaller
 
 
 def _unavailable(reason: str) -> None:
@@ -65,6 +65,26 @@ def sip_caller(sandbox: Sandbox) -> Iterator[SipCaller]:
         _unavailable(f"pjsua2 cannot be imported: {exc}")
     with SipCaller() as caller:
         yield caller
+
+
+@pytest.fixture
+def agent_phone(sip_caller: SipCaller) -> Iterator[Callable[..., AgentPhone]]:
+    """Registers a sandbox agent phone: ``agent_phone("agent2", answer_after=0.5)``.
+
+    The password is the sandbox's (asterisk-conf/pjsip.conf: agentN-sandbox).
+    Every phone is closed after the test, so no contact outlives it to ring
+    in another test's queue.
+    """
+    phones: list[AgentPhone] = []
+
+    def register(endpoint: str, answer_after: float = 0.0) -> AgentPhone:
+        phone = sip_caller.agent_phone(endpoint, f"{endpoint}-sandbox", answer_after)
+        phones.append(phone)
+        return phone
+
+    yield register
+    for phone in phones:
+        phone.close()
 
 
 @pytest.fixture
