@@ -4,8 +4,9 @@ PYTHON ?= python3.11
 VENV := .venv
 IVR := $(VENV)/bin/ivr
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test setup db demo-data sandbox sandbox-stop agi worker call bench clean help
+.PHONY: run test setup browser db demo-data sandbox sandbox-stop agi worker call bench clean help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -13,7 +14,7 @@ help: ## list targets
 run: setup db demo-data ## set up everything and start Asterisk, the FastAGI server and a worker
 	@scripts/run
 
-test: setup ## set up and run every test, real calls included
+test: setup browser ## set up and run every test, real calls and the browser included
 	$(VENV)/bin/pytest
 
 setup: $(STAMP) ## create the virtual environment and install the project
@@ -24,6 +25,19 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	@touch $@
+
+browser: $(CHROMIUM) ## Debian's chromium, which the browser tests drive (tests/browser)
+
+# Only tests need it, so `make run` does not. Where it cannot be installed we say why and the
+# browser tests skip (CI fails them).
+$(CHROMIUM):
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "Browser tests need Debian's chromium and skip without it: as root, run" \
+	       "'apt-get install --no-install-recommends chromium' (or 'sudo make browser')"; \
+	else \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
+	  || echo "chromium could not be installed with apt-get: the browser tests will skip"; \
+	fi
 
 db: setup ## create or migrate the database
 	$(IVR) db upgrade

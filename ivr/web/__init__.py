@@ -18,11 +18,12 @@ from ivr.config import get_settings
 from ivr.domain.errors import DomainError
 
 # HTML pages load nothing from elsewhere and run no inline script: injected markup stays inert.
+# A page's script is a file in ivr/web/static/, served at /static/<name>.
 CONTENT_SECURITY_POLICY = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, static_folder=None)
+    app = Flask(__name__)
     settings = get_settings()
     app.config.from_mapping(
         SECRET_KEY=settings.web_secret_key,

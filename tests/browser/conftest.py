@@ -1,0 +1,53 @@
+"""Fixtures for browser tests: the console served over HTTP on the test's database, and headless Chromium.
+
+Where Chromium or Playwright is missing the tests are skipped with the reason,
+except on CI, where that is a failure (`make test` installs both).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ivr.testing.browser import ConsoleServer, browser_unavailable, headless_chromium
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+
+def _unavailable(reason: str) -> None:
+    (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(f"browser unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the session; each test gets its own context (cookies) in ``page``."""
+    reason = browser_unavailable()
+    if reason is not None:
+        _unavailable(reason)
+    with headless_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def console_server(database_url: str) -> Iterator[ConsoleServer]:
+    """The console on the test's own fresh database, over plain HTTP on a free loopback port."""
+    server = ConsoleServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def page(browser: Browser, console_server: ConsoleServer) -> Iterator[Page]:
+    """A fresh browser context (no cookies) whose relative URLs go to ``console_server``."""
+    context = browser.new_context(base_url=console_server.url)
+    context.set_default_timeout(10_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
