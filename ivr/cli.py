@@ -367,9 +367,12 @@ def _broker_errors() -> Iterator[None]:
 def web(host: str | None, port: int | None, dev: bool) -> None:
     """Serve the agent console and its JSON API (/login, /, /api/...; docs/console.md).
 
-    Needs IVR_WEB_SECRET_KEY (a long random value) unless --dev. This is
-    Flask's development server; in production run the app (ivr.web:create_app())
-    under a WSGI server behind HTTPS.
+    Needs IVR_WEB_SECRET_KEY (a long random value) unless --dev. With
+    web_ami_link (the default) it keeps an AMI link to Asterisk for queue
+    log-in and pause, screen pops, automatic callbacks and the wallboard,
+    reconnecting whenever Asterisk restarts. This is Flask's development
+    server (threaded: each screen-pop stream holds a thread); in production
+    run one such process behind HTTPS.
     """
     from ivr.config import Settings
     from ivr.web import create_app
@@ -380,7 +383,20 @@ def web(host: str | None, port: int | None, dev: bool) -> None:
                                    "'import secrets; print(secrets.token_urlsafe(48))'), or use --dev")
     if dev:
         set_settings(settings.replace(web_cookie_secure=False))
-    create_app().run(host=host or settings.web_host, port=port or settings.web_port)
+    app = create_app()
+    board = None
+    if settings.web_ami_link:
+        from ivr.switchboard.board import Switchboard
+        from ivr.telephony.ami_link import AmiLink
+
+        board = Switchboard(AmiLink())
+        app.extensions["switchboard"] = board
+        board.start()
+    try:
+        app.run(host=host or settings.web_host, port=port or settings.web_port, threaded=True)
+    finally:
+        if board is not None:
+            board.stop()
 
 
 @main.group()

@@ -110,6 +110,14 @@ class Settings:
                          "wrong_number,other")  # the disposition codes an agent may choose (TOML: a list)
     wrapup_amend_minutes: int = 15  # the agent who wrapped a call up may correct it for this long
     callback_max_attempts: int = 3  # failed callback attempts before a request is closed as failed
+    # Agents and queues (ivr/domain/agent_states.py, ivr/switchboard; docs/console.md)
+    pause_reasons: str = "break,lunch,training,meeting,after_call_work,other"  # (TOML: a list)
+    service_level_seconds: int = 20  # answered within this many seconds of joining a queue counts as in service level
+    abandon_served_minutes: int = 60  # a caller served by an agent this recently gets no automatic callback
+    advisor_of_record: str = "assigned"  # assigned (customers.advisor_id), last_agent, or off
+    advisor_last_agent_days: int = 90  # last_agent: the agent who answered them within this many days
+    advisor_ring_seconds: int = 15  # ring the advisor this long before the queue takes over
+    web_ami_link: bool = True  # `ivr web` keeps an AMI link for queue actions, screen pops and the wallboard
 
     # Secret per installation: national IDs are stored only as a hash keyed with it.
     # DEVELOPMENT DEFAULT, NOT SECRET: production sets IVR_NATIONAL_ID_SALT to a long

@@ -129,6 +129,10 @@ class Customer(Base):
     national_id_last4: Mapped[str] = mapped_column(String(4), index=True)
     language: Mapped[str] = mapped_column(String(8), default="zh")
     tier: Mapped[Tier] = mapped_column(_enum(Tier, "tier"), default=Tier.STANDARD)
+    # The call-centre agent who looks after this customer, offered first when they call
+    # (the `advisor_of_record` setting; ivr/domain/advisors.py)
+    advisor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("console_users.id", name="fk_customers_advisor", use_alter=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -504,3 +508,83 @@ class ConsoleUser(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)  # wrong passwords since the last success
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+# --- agents' queue state, queue calls and screen pops ---------------------------------------------
+
+
+class AgentState(str, enum.Enum):
+    """Where a console agent stands with the queues; paused carries a reason."""
+
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"
+    PAUSED = "paused"
+
+
+class AgentStateChange(Base):
+    """One change of an agent's state, with the queues they are in after it.
+
+    Append-only: online time is the time between a change out of
+    ``logged_out`` and the next change back, pause time likewise per reason
+    (ivr/domain/agent_states.py). The latest row is the agent's state now.
+    """
+
+    __tablename__ = "agent_state_changes"
+    __table_args__ = (Index("ix_agent_state_changes_user_at", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", name="fk_agent_state_changes_user"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    state: Mapped[AgentState] = mapped_column(_enum(AgentState, "agent_state"))
+    reason: Mapped[str] = mapped_column(String(64), default="")  # the pause reason
+    queues: Mapped[str] = mapped_column(String(200), default="")  # routing names, comma-separated, sorted
+    source: Mapped[str] = mapped_column(String(32), default="console")  # console, api, admin, system
+
+
+class QueueOutcome(str, enum.Enum):
+    WAITING = "waiting"
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"  # the caller hung up while waiting
+    LOST = "lost"  # left the queue without an agent or a hangup we saw (e.g. Asterisk restarted)
+
+
+class QueueCall(Base):
+    """A caller's wait in an agent queue and how it ended, from Asterisk's queue events.
+
+    Keyed by the caller channel's unique id, which is also the IVR call's
+    (``calls.unique_id``): the agent's screen finds the IVR path through it.
+    """
+
+    __tablename__ = "queue_calls"
+    __table_args__ = (Index("ix_queue_calls_joined_at", "joined_at"),
+                      Index("ix_queue_calls_number_answered_at", "number", "answered_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unique_id: Mapped[str] = mapped_column(String(64), unique=True)
+    queue: Mapped[str] = mapped_column(String(64))  # the routing name (general, vip, claims, complaints)
+    number: Mapped[str] = mapped_column(String(32), default="")  # the caller's number, E.164 when it reads as one
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", name="fk_queue_calls_customer"),
+                                                    nullable=True)
+    joined_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    outcome: Mapped[QueueOutcome] = mapped_column(_enum(QueueOutcome, "queue_outcome"), default=QueueOutcome.WAITING)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    left_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)  # answered, abandoned or lost
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)  # the agent's talk ended
+    wait_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", name="fk_queue_calls_agent"),
+                                                 nullable=True)
+    agent_interface: Mapped[str] = mapped_column(String(80), default="")
+
+
+class ScreenPop(Base):
+    """A call put through to an agent, for the agent's open console page to show."""
+
+    __tablename__ = "screen_pops"
+    __table_args__ = (UniqueConstraint("user_id", "call_unique_id", name="uq_screen_pops_user_call"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", name="fk_screen_pops_user"), index=True)
+    call_unique_id: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(32), default="")  # as the caller presented it
+    queue: Mapped[str] = mapped_column(String(64), default="")  # empty when offered directly (advisor of record)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -274,6 +274,14 @@ def customer_360(customer_id: int, today: date, calls_page: int = 1, calls_per_p
             calls=fetch_page(session, _calls(customer_id, numbers), calls_page, calls_per_page, _call_record))
 
 
+def call_record(unique_id: str) -> CallRecord | None:
+    """One IVR call with its path in words (the call an agent has just been put through to)."""
+    with session_scope() as session:
+        call = session.scalar(select(Call).where(Call.unique_id == unique_id).options(
+            selectinload(Call.events.and_(IvrEvent.kind.not_in(DETAIL_KINDS)))))
+        return None if call is None else _call_record(call)
+
+
 def _identity(customer: Customer, today: date) -> Identity:
     settings = get_settings()
     route = decide(standing_of(customer.id, today), "", Decimal(settings.vip_annual_premium), settings.vip_priority)

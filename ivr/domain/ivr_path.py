@@ -71,4 +71,5 @@ _STEP_WORDS = {
     "closed": "centre closed: offered a callback ({value})",
     "transfer": "asked for a person: {value}",
     "route": "queued in {name} ({value})",
+    "advisor": "offered first to their advisor ({value})",
 }

@@ -39,3 +39,15 @@ def agent_note(note: str, error_prefix: str) -> str:
     if _NOTE_CONTROL.search(note):
         raise ValidationError("the note holds control characters", f"invalid_{error_prefix}_note")
     return note
+
+
+def code_list(setting: str, text: str, max_chars: int) -> tuple[str, ...]:
+    """The codes of a comma-separated setting (wrap-up codes, pause reasons), in its order.
+
+    A setting with no codes or a code too long for its column is a configuration
+    error (ValueError naming the setting), not a user's mistake.
+    """
+    codes = tuple(code.strip() for code in text.split(",") if code.strip())
+    if not codes or any(len(code) > max_chars for code in codes):
+        raise ValueError(f"setting {setting} needs codes of 1 to {max_chars} characters: {text!r}")
+    return codes

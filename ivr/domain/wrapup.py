@@ -56,12 +56,7 @@ class CallWrapup:
 
 def wrapup_codes() -> tuple[str, ...]:
     """The disposition codes agents choose from, in the order of the setting."""
-    codes = tuple(code.strip() for code in get_settings().wrapup_codes.split(",") if code.strip())
-    too_long = [code for code in codes if len(code) > CODE_MAX_CHARS]
-    if not codes or too_long:
-        raise ValueError(f"setting wrapup_codes needs codes of 1 to {CODE_MAX_CHARS} characters: "
-                         f"{get_settings().wrapup_codes!r}")
-    return codes
+    return values.code_list("wrapup_codes", get_settings().wrapup_codes, CODE_MAX_CHARS)
 
 
 def record_wrapup(call_unique_id: str, code: str, note: str, user_id: int, now: datetime) -> CallWrapup:

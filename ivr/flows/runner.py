@@ -8,7 +8,8 @@ Outcomes, as the dialplan reads them from ``IVR_OUTCOME``:
 The dialplan sends every outcome but ``done`` to the agent queue, so a
 server that dies mid-call still leaves the caller with a person. A transfer
 names the queue and priority (``IVR_QUEUE``, ``IVR_PRIORITY``, from
-ivr/domain/routing.py); outside opening hours the caller is offered a
+ivr/domain/routing.py) and, when the caller has an advisor of record who is
+free, their phone to ring first (``IVR_ADVISOR``); outside opening hours the caller is offered a
 callback instead (ivr/flows/closed_hours.py) and the call ends ``done``.
 """
 
@@ -19,6 +20,7 @@ from datetime import datetime, timezone
 
 from ivr.config import get_settings
 from ivr.db.models import Disposition
+from ivr.domain.advisors import advisor_endpoint
 from ivr.domain.calls import CallJournal, NewCall
 from ivr.domain.routing import is_open, route
 from ivr.flows.closed_hours import offer_callback
@@ -27,7 +29,8 @@ from ivr.flows.prompts import P
 from ivr.flows.registry import FLOWS
 from ivr.telephony.channel import Channel
 from ivr.telephony.errors import Hangup
-from ivr.telephony.fastagi import OUTCOME_VARIABLE, PRIORITY_VARIABLE, QUEUE_VARIABLE, TRANSFER_REASON_VARIABLE
+from ivr.telephony.fastagi import (ADVISOR_RING_VARIABLE, ADVISOR_VARIABLE, OUTCOME_VARIABLE, PRIORITY_VARIABLE,
+                                   QUEUE_VARIABLE, TRANSFER_REASON_VARIABLE)
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +82,24 @@ def _transfer(call: Conversation, reason: str) -> None:
     call.journal.event("route", destination.queue, destination.reason)
     variables = call.state.transfer_variables() | {QUEUE_VARIABLE: destination.queue,
                                                     PRIORITY_VARIABLE: str(destination.priority)}
+    advisor = _advisor(call)
+    if advisor:
+        call.journal.event("advisor", "offered", advisor)
+        variables |= {ADVISOR_VARIABLE: advisor, ADVISOR_RING_VARIABLE: str(get_settings().advisor_ring_seconds)}
     for name, value in variables.items():
         call.channel.set_variable(name, value)
     call.channel.set_variable(TRANSFER_REASON_VARIABLE, reason)
     call.channel.set_variable(OUTCOME_VARIABLE, "transfer")
     call.journal.close(Disposition.TRANSFERRED, reason)
+
+
+def _advisor(call: Conversation) -> str | None:
+    """The caller's advisor of record to ring first, if free; never a reason to lose the transfer."""
+    try:
+        return advisor_endpoint(call.state.customer_id, datetime.now(timezone.utc))
+    except Exception:
+        log.exception("advisor of record look-up failed; the caller goes to the queue")
+        return None
 
 
 def _apologise_and_transfer(call: Conversation) -> None:

@@ -32,6 +32,9 @@ TRANSFER_REASON_VARIABLE = "IVR_TRANSFER_REASON"
 # Where a transferred caller waits: a routing name the dialplan maps through its allow-list, and a priority.
 QUEUE_VARIABLE = "IVR_QUEUE"
 PRIORITY_VARIABLE = "IVR_PRIORITY"
+# An agent's endpoint to ring first, and for how many seconds, before the queue ([hotline-advisor]).
+ADVISOR_VARIABLE = "IVR_ADVISOR"
+ADVISOR_RING_VARIABLE = "IVR_ADVISOR_RING"
 
 
 def send_to_agent(session: AgiSession, reason: str) -> None:

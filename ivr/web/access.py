@@ -15,6 +15,8 @@ VIEW_CUSTOMERS = EVERY_ROLE  # customer search and the customer 360 (each view i
 SERVE_CALLERS = EVERY_ROLE  # claims, complaint tickets
 OVERSIGHT = frozenset({ConsoleRole.QUALITY, ConsoleRole.SUPERVISOR, ConsoleRole.ADMIN})  # agent checks, fraud alerts
 WORK_CALLS = frozenset({ConsoleRole.AGENT, ConsoleRole.SUPERVISOR})  # wrap up calls, take and finish callbacks
+TAKE_CALLS = frozenset({ConsoleRole.AGENT})  # the agent desk: queues, pauses, screen pops
+SUPERVISE = frozenset({ConsoleRole.SUPERVISOR, ConsoleRole.ADMIN})  # the wallboard
 
 # (title, endpoint, roles) of the API lists, for the console's landing page
 READABLE_LISTS = (
@@ -23,4 +25,6 @@ READABLE_LISTS = (
     ("Sales-agent checks", "api.list_agent_checks", OVERSIGHT),
     ("Fraud alerts", "api.list_fraud_alerts", OVERSIGHT),
     ("Callback requests", "work.callbacks_page", SERVE_CALLERS),
+    ("My desk: queues and screen pops", "desk.desk_page", TAKE_CALLS),
+    ("Wallboard", "desk.wallboard_page", SUPERVISE),
 )

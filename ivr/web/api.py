@@ -163,15 +163,15 @@ def _bool_arg(name: str) -> bool | None:
 
 def _json(value: Any) -> Response:
     if isinstance(value, Page):
-        return jsonify({"items": [_plain(item) for item in value.items], "page": value.page,
+        return jsonify({"items": [plain(item) for item in value.items], "page": value.page,
                         "per_page": value.per_page, "total": value.total})
-    return jsonify(_plain(value))
+    return jsonify(plain(value))
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Dataclasses as objects, enums as their values, dates as ISO 8601, amounts as strings."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: _plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, (datetime, date)):
@@ -179,7 +179,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     return value
 
 
@@ -191,7 +191,7 @@ def _plain(value: Any) -> Any:
 def search_customers() -> Response:
     """``q``, ``kind`` (name, phone, policy, id) and, with ``id``, ``birth_date``: at most MAX_HITS hits."""
     hits = customer_view.search_customers(customer_query())
-    return jsonify({"items": _plain(hits), "limit": customer_view.MAX_HITS})
+    return jsonify({"items": plain(hits), "limit": customer_view.MAX_HITS})
 
 
 @api.get("/customers/<int:customer_id>")

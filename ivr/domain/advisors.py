@@ -1,0 +1,56 @@
+"""The advisor of record: the call-centre agent a customer is offered first when they ask for a person.
+
+Which agent that is comes from the ``advisor_of_record`` setting:
+``assigned`` (the customer's ``advisor_id``), ``last_agent`` (the agent who
+last answered one of their queue calls, within ``advisor_last_agent_days``)
+or ``off``. The advisor is offered only when logged in and not paused; the
+dialplan rings them only when their phone is free (DEVICE_STATE), for
+``advisor_ring_seconds``, and then queues the caller as usual.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from ivr.config import get_settings
+from ivr.db.models import AgentState, Customer, QueueCall
+from ivr.db.session import session_scope
+from ivr.domain import agent_states
+
+__all__ = ["RELATIONS", "advisor_endpoint"]
+
+RELATIONS = ("assigned", "last_agent", "off")
+# What the dialplan will dial: letters, digits, dash and underscore only (the value goes into Dial()).
+SAFE_ENDPOINT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def advisor_endpoint(customer_id: int | None, now: datetime) -> str | None:
+    """The PJSIP endpoint of the customer's advisor if they can take the call now, else None."""
+    relation = get_settings().advisor_of_record
+    if relation not in RELATIONS:
+        raise ValueError(f"setting advisor_of_record must be one of {', '.join(RELATIONS)}: {relation!r}")
+    if customer_id is None or relation == "off":
+        return None
+    user_id = _assigned(customer_id) if relation == "assigned" else _last_agent(customer_id, now)
+    if user_id is None:
+        return None
+    status = agent_states.status_of(user_id)
+    if status.state is not AgentState.AVAILABLE or not status.sip_endpoint:
+        return None
+    return status.sip_endpoint if SAFE_ENDPOINT.match(status.sip_endpoint) else None
+
+
+def _assigned(customer_id: int) -> int | None:
+    with session_scope() as session:
+        return session.scalar(select(Customer.advisor_id).where(Customer.id == customer_id))
+
+
+def _last_agent(customer_id: int, now: datetime) -> int | None:
+    since = now - timedelta(days=get_settings().advisor_last_agent_days)
+    with session_scope() as session:
+        return session.scalar(select(QueueCall.agent_id).where(
+            QueueCall.customer_id == customer_id, QueueCall.agent_id.is_not(None), QueueCall.answered_at >= since)
+            .order_by(QueueCall.answered_at.desc()).limit(1))
