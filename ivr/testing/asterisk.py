@@ -69,6 +69,10 @@ class Sandbox:
     def stop(self) -> None:
         self._run("stop", timeout=60)
 
+    def restart(self) -> None:
+        """Stop Asterisk and start it again (every channel, registration and AMI session is lost)."""
+        self._run("restart", timeout=120)
+
     def is_running(self) -> bool:
         try:
             self._run("status", timeout=10)
@@ -79,6 +83,13 @@ class Sandbox:
     def cli(self, command: str) -> str:
         """Output of an Asterisk CLI command (``asterisk -rx``)."""
         return self._run("cli", command, timeout=30)
+
+    def channels(self) -> dict[str, tuple[str, str]]:
+        """Channel name -> (state, bridge id) from `core show channels concise`, whose fields are
+        Channel!Context!Extension!Priority!State!Application!Data!CallerID!Accountcode!PeerAccount!
+        AMAFlags!Duration!BridgeID!Uniqueid."""
+        fields = (line.split("!") for line in self.cli("core show channels concise").splitlines())
+        return {f[0]: (f[4], f[12]) for f in fields if len(f) > 12}
 
     @property
     def log_path(self) -> Path:

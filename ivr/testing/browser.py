@@ -24,6 +24,8 @@ from ivr.web import create_app
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
+    from ivr.switchboard.board import Switchboard
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -34,8 +36,11 @@ class ConsoleServer:
     a browser would not send it back.
     """
 
-    def __init__(self, test_config: dict[str, Any] | None = None) -> None:
+    def __init__(self, test_config: dict[str, Any] | None = None, switchboard: Switchboard | None = None) -> None:
         app = create_app({"SESSION_COOKIE_SECURE": False, **(test_config or {})})
+        if switchboard is not None:  # as `ivr web` does: queue actions, screen pops, the live wallboard
+            app.extensions["switchboard"] = switchboard
+        self.app = app
         self._server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         # a short poll so that stop() returns at once, not after werkzeug's default half second

@@ -17,16 +17,6 @@ def _contacts(sandbox: Sandbox) -> str:
     return sandbox.cli("pjsip show contacts")
 
 
-def _channels(sandbox: Sandbox) -> dict[str, tuple[str, str]]:
-    """Channel name -> (state, bridge id), from `core show channels concise`.
-
-    Fields: Channel!Context!Extension!Priority!State!Application!Data!CallerID!
-    Accountcode!PeerAccount!AMAFlags!Duration!BridgeID!Uniqueid
-    """
-    fields = (line.split("!") for line in sandbox.cli("core show channels concise").splitlines())
-    return {f[0]: (f[4], f[12]) for f in fields if len(f) > 12}
-
-
 def test_registered_agent_phone_is_a_contact_until_it_unregisters(sandbox: Sandbox, agent_phone) -> None:
     phone = agent_phone("agent2")
 
@@ -61,7 +51,7 @@ def test_call_to_agent_is_answered_bridged_and_ended_by_either_side(
     answered.wait_answered()
     call.wait_answered()
     agent_channel = asterisk_log.wait_for(r"app_dial\.c: (PJSIP/agent2-\w+) answered PJSIP/caller-").group(1)
-    channels = _channels(sandbox)
+    channels = sandbox.channels()
     caller_state, caller_bridge = channels[caller_channel]
     agent_state, agent_bridge = channels[agent_channel]
     assert (caller_state, agent_state) == ("Up", "Up")

@@ -1,0 +1,319 @@
+"""The agent desk and the switchboard without Asterisk: a fake AMI peer that keeps queue members
+as Asterisk would, so each test shows what the console sent and what it stored.
+
+The same paths run against the real Asterisk in tests/acceptance/test_agent_desk.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from ivr.db.models import AgentStateChange, Call, CallbackRequest, CallbackStatus, QueueCall, QueueOutcome
+from ivr.db.session import session_scope
+from ivr.domain import callbacks
+from ivr.domain.users import ConsoleRole, create_user
+from ivr.switchboard.board import Switchboard
+from ivr.telephony.ami import AmiMessage
+from ivr.telephony.ami_link import LinkStatus
+from ivr.telephony.errors import AmiConnectionError
+from ivr.testing.console import PASSWORD, csrf_token, log_in, make_user
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+
+
+class FakeAsterisk:
+    """Answers the console's AMI actions as Asterisk 22 does and keeps the queue members."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.members: dict[tuple[str, str], dict[str, str]] = {}  # (queue, interface) -> headers
+        self.up = True
+        self.callbacks: dict[str, list[Callable[[AmiMessage], None]]] = {}
+        self.hooks: list[Callable[[], object]] = []
+
+    # -- the AmiLink surface the switchboard uses --
+    def register_event(self, name: str, callback: Callable[[AmiMessage], None]) -> None:
+        self.callbacks.setdefault(name, []).append(callback)
+
+    def on_connected(self, hook: Callable[[], object]) -> None:
+        self.hooks.append(hook)
+
+    def start(self) -> None:
+        for hook in self.hooks:
+            hook()
+
+    def stop(self) -> None:
+        self.up = False
+
+    def status(self) -> LinkStatus:
+        return LinkStatus(self.up, T0, 0, "")
+
+    def send_action(self, action: Mapping[str, Any], timeout: float | None = None) -> AmiMessage:
+        if not self.up:
+            raise AmiConnectionError("AMI link down")
+        self.sent.append(dict(action))
+        name, key = action["Action"], (action.get("Queue", ""), action.get("Interface", ""))
+        if name == "QueueAdd":
+            if key in self.members:
+                return _reply("Error", "Unable to add interface: Already there")
+            self.members[key] = {"Paused": "1" if action.get("Paused") == "true" else "0",
+                                 "PausedReason": action.get("Reason", "")}
+        elif name == "QueueRemove":
+            if self.members.pop(key, None) is None:
+                return _reply("Error", "Unable to remove interface: Not there")
+        elif name == "QueuePause":
+            for (queue, interface), member in self.members.items():
+                if interface == action["Interface"] and action.get("Queue", queue) == queue:
+                    member.update(Paused="1" if action["Paused"] == "true" else "0",
+                                  PausedReason=action.get("Reason", ""))
+        return _reply("Success", "")
+
+    def send_list_action(self, action: Mapping[str, Any], complete_event: str,
+                         timeout: float | None = None) -> tuple[AmiMessage, list[AmiMessage]]:
+        self.send_action(action)
+        queues = ("agents", "vip", "claims", "complaints")
+        events = [AmiMessage([("Event", "QueueParams"), ("Queue", queue)]) for queue in queues]
+        events += [AmiMessage([("Event", "QueueMember"), ("Queue", queue), ("Location", interface), ("Status", "1"),
+                               *member.items()]) for (queue, interface), member in self.members.items()]
+        return _reply("Success", "Queue status will follow"), events
+
+    def send_action_with_events(self, action: Mapping[str, Any], until: str,
+                                timeout: float | None = None) -> tuple[AmiMessage, Any]:
+        return self.send_action(action), SimpleNamespace(action_id=f"fake-{len(self.sent)}")
+
+    # -- what Asterisk would tell the console --
+    def emit(self, name: str, **headers: str) -> None:
+        event = AmiMessage([("Event", name), *headers.items()])
+        for callback in self.callbacks.get(name, []):
+            callback(event)
+
+
+def _reply(response: str, message: str) -> AmiMessage:
+    return AmiMessage([("Response", response), ("Message", message)])
+
+
+@pytest.fixture
+def asterisk() -> FakeAsterisk:
+    return FakeAsterisk()
+
+
+@pytest.fixture
+def board(database_url: str, asterisk: FakeAsterisk) -> Iterator[Switchboard]:
+    clock = iter(T0 + timedelta(seconds=n) for n in range(10_000))
+    switchboard = Switchboard(asterisk, clock=lambda: next(clock))  # type: ignore[arg-type]
+    yield switchboard
+
+
+@pytest.fixture
+def desk_app(app: Flask, board: Switchboard) -> Flask:
+    app.extensions["switchboard"] = board
+    return app
+
+
+def _agent(desk_app: Flask, username: str = "agent1", endpoint: str | None = "agent1") -> FlaskClient:
+    create_user(username, username.title(), ConsoleRole.AGENT, PASSWORD, sip_endpoint=endpoint)
+    client = desk_app.test_client()
+    assert log_in(client, username).status_code == 302
+    return client
+
+
+def _act(client: FlaskClient, action: str, **fields: object) -> Any:
+    return client.post("/api/agent/state", json={"action": action, **fields},
+                       headers={"X-CSRF-Token": csrf_token(client)})
+
+
+def test_agent_logs_in_to_queues_through_the_api_and_asterisk_gets_the_members(desk_app, asterisk):
+    client = _agent(desk_app)
+
+    body = _act(client, "log_in", queues=["general", "vip"]).get_json()
+
+    assert (body["state"], body["queues"]) == ("available", ["general", "vip"])
+    assert set(asterisk.members) == {("agents", "PJSIP/agent1"), ("vip", "PJSIP/agent1")}
+    assert client.get("/api/agent/state").get_json()["state"] == "available"
+
+
+def test_pause_needs_a_listed_reason_and_pauses_in_asterisk(desk_app, asterisk):
+    client = _agent(desk_app)
+    _act(client, "log_in", queues=["claims"])
+
+    refused = _act(client, "pause", reason="nap")
+    paused = _act(client, "pause", reason="lunch").get_json()
+
+    assert refused.status_code == 400 and refused.get_json()["error"]["id"] == "invalid_pause_reason"
+    assert (paused["state"], paused["reason"]) == ("paused", "lunch")
+    assert asterisk.members[("claims", "PJSIP/agent1")] == {"Paused": "1", "PausedReason": "lunch"}
+    assert _act(client, "resume").get_json()["state"] == "available"
+    assert asterisk.members[("claims", "PJSIP/agent1")]["Paused"] == "0"
+
+
+def test_every_change_is_stored_with_its_time(desk_app, asterisk):
+    client = _agent(desk_app)
+    for action, fields in (("log_in", {"queues": ["vip"]}), ("pause", {"reason": "break"}), ("resume", {}),
+                           ("log_out", {})):
+        assert _act(client, action, **fields).status_code == 200
+
+    with session_scope() as session:
+        rows = session.execute(select(AgentStateChange.state, AgentStateChange.reason, AgentStateChange.at)
+                               .order_by(AgentStateChange.id)).all()
+    assert [(state.value, reason) for state, reason, _ in rows] == [
+        ("available", ""), ("paused", "break"), ("available", ""), ("logged_out", "")]
+    assert [at for _, _, at in rows] == sorted(at for _, _, at in rows)
+    assert asterisk.members == {}
+
+
+def test_with_asterisk_down_logging_in_is_refused_and_nothing_is_stored_but_logging_out_works(
+        desk_app, asterisk):
+    client = _agent(desk_app)
+    _act(client, "log_in", queues=["vip"])
+    asterisk.up = False
+
+    refused = _act(client, "log_in", queues=["claims"])
+    logged_out = _act(client, "log_out")
+
+    assert refused.status_code == 503 and refused.get_json()["error"]["id"] == "asterisk_unavailable"
+    assert logged_out.status_code == 200 and logged_out.get_json()["state"] == "logged_out"
+
+
+def test_an_agent_without_a_phone_cannot_join_a_queue(desk_app):
+    client = _agent(desk_app, "nophone", endpoint=None)
+
+    response = _act(client, "log_in", queues=["vip"])
+
+    assert response.status_code == 400 and response.get_json()["error"]["id"] == "agent_has_no_phone"
+
+
+def test_a_console_without_an_ami_link_answers_queue_actions_with_503(app: Flask):
+    client = _agent(app)
+
+    response = _act(client, "log_in", queues=["vip"])
+
+    assert response.status_code == 503 and response.get_json()["error"]["id"] == "asterisk_unavailable"
+
+
+@pytest.mark.parametrize(("role", "path", "status"), [
+    (ConsoleRole.QUALITY, "/desk", 403), (ConsoleRole.QUALITY, "/api/agent/state", 403),
+    (ConsoleRole.AGENT, "/wallboard", 403), (ConsoleRole.AGENT, "/api/wallboard", 403),
+    (ConsoleRole.SUPERVISOR, "/wallboard", 200), (ConsoleRole.ADMIN, "/api/wallboard", 200),
+])
+def test_desk_is_for_agents_and_the_wallboard_for_supervisors(desk_app, role, path, status):
+    client = desk_app.test_client()
+    make_user(role)
+    assert log_in(client, f"{role.value}1").status_code == 302
+
+    assert client.get(path).status_code == status
+
+
+def test_reconnect_brings_asterisk_in_line_with_the_record(desk_app, board, asterisk):
+    client = _agent(desk_app)
+    _act(client, "log_in", queues=["vip"])
+    _act(client, "pause", reason="training")
+    asterisk.members.clear()  # an Asterisk restart forgets dynamic members
+    asterisk.members[("claims", "PJSIP/agent1")] = {"Paused": "0", "PausedReason": ""}  # and a stale one
+
+    board.resync()
+
+    assert asterisk.members == {("vip", "PJSIP/agent1"): {"Paused": "1", "PausedReason": "training"}}
+
+
+def _queue_call(asterisk: FakeAsterisk, unique_id: str, number: str, queue: str = "agents") -> None:
+    asterisk.emit("QueueCallerJoin", Queue=queue, Uniqueid=unique_id, CallerIDNum=number, Position="1")
+
+
+def test_abandon_in_queue_opens_one_callback_and_a_second_abandon_merges(board, asterisk):
+    _queue_call(asterisk, "1.1", "13700000077")
+    asterisk.emit("QueueCallerAbandon", Queue="agents", Uniqueid="1.1", HoldTime="42", Position="1")
+    _queue_call(asterisk, "1.2", "13700000077")
+    asterisk.emit("QueueCallerAbandon", Queue="agents", Uniqueid="1.2", HoldTime="5", Position="1")
+    asterisk.emit("QueueCallerAbandon", Queue="agents", Uniqueid="1.2", HoldTime="5", Position="1")  # seen twice
+
+    with session_scope() as session:
+        requests = session.scalars(select(CallbackRequest)).all()
+        waits = dict(session.execute(select(QueueCall.unique_id, QueueCall.wait_seconds)).all())
+    assert [(r.number, r.reason, r.request_count, r.status) for r in requests] == [
+        ("+8613700000077", "queue_abandoned", 2, CallbackStatus.OPEN)]
+    assert waits == {"1.1": 42, "1.2": 5}
+
+
+def test_agent_connect_pops_the_call_on_the_agents_desk_once(desk_app, board, asterisk):
+    client = _agent(desk_app)
+    _queue_call(asterisk, "2.1", "13911110001", "vip")
+    seen = board.pops.version
+
+    for _ in range(2):
+        asterisk.emit("AgentConnect", Queue="vip", Uniqueid="2.1", CallerIDNum="13911110001",
+                      Interface="PJSIP/agent1", MemberName="Agent1", HoldTime="3", RingTime="1")
+
+    card = client.get("/api/screen-pops/latest").get_json()
+    assert (card["pop"]["call_unique_id"], card["pop"]["queue"], card["customer_id"]) == ("2.1", "vip", None)
+    assert board.pops.version == seen + 1
+    with session_scope() as session:
+        row = session.scalar(select(QueueCall).where(QueueCall.unique_id == "2.1"))
+        assert (row.outcome, row.wait_seconds, row.agent_interface) == (QueueOutcome.ANSWERED, 3, "PJSIP/agent1")
+        assert session.scalar(select(func.count()).select_from(Call)) == 0
+
+
+def test_the_desk_event_stream_sends_the_card_of_a_new_pop(desk_app, asterisk):
+    client = _agent(desk_app)
+    _queue_call(asterisk, "3.1", "13700000001", "claims")
+    asterisk.emit("AgentConnect", Queue="claims", Uniqueid="3.1", CallerIDNum="13700000001",
+                  Interface="PJSIP/agent1", HoldTime="0")
+
+    response = client.get("/desk/events?after=0", buffered=False)
+    received = ""
+    for chunk in response.response:
+        received += chunk.decode() if isinstance(chunk, bytes) else chunk
+        if "event: pop" in received:
+            break
+    response.close()
+
+    assert response.mimetype == "text/event-stream"
+    assert '"call_unique_id": "3.1"' in received and '"customer": null' in received
+
+
+def test_advisor_answering_pops_the_call_without_a_queue(desk_app, asterisk):
+    client = _agent(desk_app)
+
+    asterisk.emit("UserEvent", UserEvent="HotlineAdvisorConnect", CallerUniqueid="4.1", Endpoint="agent1",
+                  CallerNumber="+8613911110001")
+
+    card = client.get("/api/screen-pops/latest").get_json()
+    assert (card["pop"]["call_unique_id"], card["pop"]["queue"]) == ("4.1", "")
+
+
+def test_wallboard_counts_waiting_answered_and_abandoned_calls(desk_app, board, asterisk):
+    client = desk_app.test_client()
+    make_user(ConsoleRole.SUPERVISOR)
+    assert log_in(client, "supervisor1").status_code == 302
+    _agent(desk_app)
+    for unique_id in ("5.1", "5.2", "5.3"):
+        _queue_call(asterisk, unique_id, "13700000002")
+    asterisk.emit("AgentConnect", Queue="agents", Uniqueid="5.1", Interface="PJSIP/agent1", HoldTime="10")
+    asterisk.emit("QueueCallerAbandon", Queue="agents", Uniqueid="5.2", HoldTime="50")
+
+    body = client.get("/api/wallboard").get_json()
+
+    general = next(q for q in body["queues"] if q["queue"] == "general")
+    assert (body["answered"], body["abandoned"], body["service_level"]) == (1, 1, 0.5)
+    assert (general["today"]["offered"], general["today"]["answered"]) == (3, 1)
+    assert [a["username"] for a in body["agents"]] == ["agent1"]
+
+
+def test_call_back_now_takes_the_request_and_rings_the_agents_phone_first(desk_app, asterisk):
+    client = _agent(desk_app)
+    request_id = callbacks.request_callback("+8613911110001", None, "closed_hours", "6.1", T0).request_id
+
+    response = client.post(f"/api/callbacks/{request_id}/call", json={},
+                           headers={"X-CSRF-Token": csrf_token(client)})
+
+    assert response.status_code == 200 and response.get_json()["status"] == "in_progress"
+    originate = next(action for action in asterisk.sent if action["Action"] == "Originate")
+    assert (originate["Channel"], originate["Context"], originate["Exten"]) == ("PJSIP/agent1", "hotline-callback", "s")
+    assert "CALLBACK_NUMBER=+8613911110001" in originate["Variable"]
