@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,8 @@ from ivr.db.models import Customer
 from ivr.db.session import session_scope
 from ivr.domain.book_import import write_book
 from ivr.domain.routing import ROUND_THE_CLOCK
+from ivr.telephony.ami import AmiClient
+from ivr.testing.ami_replay import RECORDED_SECRET, AmiReplayServer
 from ivr.testing.databases import fresh_database
 from ivr.testing.small_book import SmallBook
 from ivr.web import create_app
@@ -70,3 +72,53 @@ def open_round_the_clock() -> Iterator[None]:
         yield
     finally:
         set_settings(previous)
+
+
+AMI_FIXTURES = Path(__file__).parent / "fixtures" / "ami"
+
+
+@pytest.fixture
+def replay() -> Iterator[Callable[[str], AmiReplayServer]]:
+    """``replay("name")``: a running fake Asterisk playing tests/fixtures/ami/name.txt.
+
+    Afterwards the server is stopped and must have seen no departure from the script.
+    """
+    servers: list[AmiReplayServer] = []
+
+    def start(name: str) -> AmiReplayServer:
+        server = AmiReplayServer(AMI_FIXTURES / f"{name}.txt").__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+        assert server.errors == []
+
+
+@pytest.fixture
+def clients() -> Iterator[Callable[..., AmiClient]]:
+    """``clients()``: a new AmiClient, closed after the test."""
+    made: list[AmiClient] = []
+
+    def new(**kwargs: object) -> AmiClient:
+        client = AmiClient(**kwargs)  # type: ignore[arg-type]
+        made.append(client)
+        return client
+
+    yield new
+    for client in made:
+        client.close(timeout=0.1)
+
+
+@pytest.fixture
+def logged_in(clients: Callable[..., AmiClient]) -> Callable[..., AmiClient]:
+    """``logged_in(server)``: a new AmiClient connected and logged in to a replay server."""
+
+    def connect(server: AmiReplayServer, **kwargs: object) -> AmiClient:
+        client = clients(**kwargs)
+        client.connect("127.0.0.1", server.port, timeout=2)
+        client.login("hotline", RECORDED_SECRET)
+        return client
+
+    return connect

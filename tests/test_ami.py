@@ -10,8 +10,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,48 +21,7 @@ from ivr.telephony.errors import (
     AmiTimeout,
     AmiUnsafeValue,
 )
-from ivr.testing.ami_replay import AmiReplayServer
-
-FIXTURES = Path(__file__).parent / "fixtures" / "ami"
-SECRET = "hotline-sandbox-secret"
-
-
-@pytest.fixture
-def replay() -> Iterator:
-    """``replay("name")``: a running server for tests/fixtures/ami/name.txt; checked afterwards."""
-    servers: list[AmiReplayServer] = []
-
-    def start(name: str) -> AmiReplayServer:
-        server = AmiReplayServer(FIXTURES / f"{name}.txt").__enter__()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-        assert server.errors == []
-
-
-@pytest.fixture
-def clients() -> Iterator:
-    """``clients()``: a new AmiClient, closed after the test."""
-    made: list[AmiClient] = []
-
-    def new(**kwargs: object) -> AmiClient:
-        client = AmiClient(**kwargs)  # type: ignore[arg-type]
-        made.append(client)
-        return client
-
-    yield new
-    for client in made:
-        client.close(timeout=0.1)
-
-
-def logged_in(clients, server: AmiReplayServer, **kwargs: object) -> AmiClient:
-    client = clients(**kwargs)
-    client.connect("127.0.0.1", server.port, timeout=2)
-    client.login("hotline", SECRET)
-    return client
+from ivr.testing.ami_replay import RECORDED_SECRET, AmiReplayServer
 
 
 # -- the recorded sandbox conversation ----------------------------------------
@@ -74,7 +31,7 @@ def test_login_ping_and_cli_commands_as_recorded_from_the_sandbox(replay, client
     client = clients()
 
     assert client.connect("127.0.0.1", server.port, timeout=2) == "Asterisk Call Manager/11.0.0"
-    assert client.login("hotline", SECRET)["Message"] == "Authentication accepted"
+    assert client.login("hotline", RECORDED_SECRET)["Message"] == "Authentication accepted"
     assert client.ping()["Ping"] == "Pong"
     assert client.command("core show version").startswith("Asterisk 22.10.1")
     with pytest.raises(AmiActionError, match="No such command 'no such thing'"):
@@ -126,11 +83,11 @@ def test_a_server_that_is_not_asterisk_is_refused(clients):
 
 # -- ActionIDs and replies ----------------------------------------------------
 
-def test_every_action_gets_its_own_action_id_even_from_one_reused_dict(replay, clients):
+def test_every_action_gets_its_own_action_id_even_from_one_reused_dict(replay, logged_in):
     # pyst2: send_action(cdict={}) wrote the ActionID into the shared default
     # (and into the caller's dict), so every later action repeated it.
     server = replay("ping_forever")
-    client = logged_in(clients, server)
+    client = logged_in(server)
     ping = {"Action": "Ping"}
     replies: list[str] = []
 
@@ -152,10 +109,10 @@ def test_every_action_gets_its_own_action_id_even_from_one_reused_dict(replay, c
     assert AmiClient().action_id_prefix != client.action_id_prefix
 
 
-def test_an_action_without_reply_times_out_and_the_connection_stays_usable(replay, clients):
+def test_an_action_without_reply_times_out_and_the_connection_stays_usable(replay, logged_in):
     # pyst2 waited on its response queue forever.
     server = replay("logged_in_silent")
-    client = logged_in(clients, server)
+    client = logged_in(server)
 
     started = time.monotonic()
     with pytest.raises(AmiTimeout, match=r"no reply to AMI action Ping .* within 0.3 s"):
@@ -165,10 +122,10 @@ def test_an_action_without_reply_times_out_and_the_connection_stays_usable(repla
     assert client._pending == {}
 
 
-def test_a_late_reply_is_never_given_to_the_next_action(replay, clients):
+def test_a_late_reply_is_never_given_to_the_next_action(replay, logged_in):
     # pyst2 handed replies out in arrival order: the Ping would get the Command's output.
     server = replay("late_reply")
-    client = logged_in(clients, server)
+    client = logged_in(server)
 
     with pytest.raises(AmiTimeout):
         client.command("core show uptime", timeout=0.2)
@@ -178,11 +135,11 @@ def test_a_late_reply_is_never_given_to_the_next_action(replay, clients):
     assert pong.action_id == server.received[-1]["ActionID"]
 
 
-def test_concurrent_actions_each_get_their_own_reply(replay, clients):
+def test_concurrent_actions_each_get_their_own_reply(replay, logged_in):
     # Replies arrive in another order than the actions, with an event and a
     # stranger's reply in between that carry ActionIDs of their own.
     server = replay("crossed_replies")
-    client = logged_in(clients, server)
+    client = logged_in(server)
     results: dict[str, object] = {}
     actions = {
         "command": lambda: client.command("core show channels", timeout=5),
@@ -220,9 +177,9 @@ def test_a_caller_cannot_choose_the_action_id():
     {"Action": "Setvar", "Value\r\nAction: Logoff\r\nX": "1"},
     {"Action": "Setvar", "Bad Name": "1"},
 ], ids=["crlf-value", "lf-value", "cr-in-list", "nul", "crlf-in-action", "crlf-in-name", "space-in-name"])
-def test_header_names_and_values_with_cr_lf_or_nul_are_refused_before_sending(replay, clients, action):
+def test_header_names_and_values_with_cr_lf_or_nul_are_refused_before_sending(replay, logged_in, action):
     server = replay("logged_in_silent")
-    client = logged_in(clients, server)
+    client = logged_in(server)
 
     with pytest.raises(AmiUnsafeValue):
         client.send_action(action, timeout=0.5)
@@ -245,9 +202,9 @@ def test_the_secret_is_not_repeated_in_the_refusal():
 
 # -- events -------------------------------------------------------------------
 
-def test_events_reach_callbacks_by_name_and_wildcard_and_waiters_by_uniqueid(replay, clients):
+def test_events_reach_callbacks_by_name_and_wildcard_and_waiters_by_uniqueid(replay, logged_in):
     server = replay("call_events")
-    client = logged_in(clients, server)
+    client = logged_in(server)
     every: list[str] = []
     hangups: list[AmiMessage] = []
     pongs: list[AmiMessage] = []
@@ -279,20 +236,75 @@ def test_events_reach_callbacks_by_name_and_wildcard_and_waiters_by_uniqueid(rep
     assert caller_names[0] == 'Evil\\"EXEC Playback x'
 
 
-def test_waiting_for_an_event_that_never_comes_times_out(replay, clients):
+def test_waiting_for_an_event_that_never_comes_times_out(replay, logged_in):
     server = replay("logged_in_silent")
-    client = logged_in(clients, server)
+    client = logged_in(server)
 
     with pytest.raises(AmiTimeout, match="no AMI event Hangup"):
         client.wait_for_event("Hangup", lambda event: event.get("Uniqueid") == "1.1", timeout=0.2)
     assert client._waiters == []
 
 
+# -- list actions -------------------------------------------------------------
+
+def test_a_list_action_collects_its_own_events_in_order_up_to_the_closing_one(replay, logged_in):
+    # The list arrives in the reply's packet, mixed with an unrelated event and
+    # an event carrying another client's ActionID.
+    server = replay("list_actions")
+    client = logged_in(server)
+    denied, _ = client.send_list_action({"Action": "CoreShowChannels"}, "CoreShowChannelsComplete")
+    assert not denied.is_success
+
+    reply, events = client.send_list_action({"Action": "QueueStatus", "Queue": "vip"}, "QueueStatusComplete",
+                                            timeout=5)
+
+    assert reply["Message"] == "Queue status will follow"
+    assert [(e.name, e.get("Name")) for e in events] == [("QueueParams", None), ("QueueMember", "Agent 2")]
+    assert {e.action_id for e in events} == {reply.action_id}
+    assert client._waiters == []
+
+
+def test_a_refused_list_action_returns_the_error_at_once_without_waiting(replay, logged_in):
+    server = replay("list_actions")
+    client = logged_in(server)
+
+    started = time.monotonic()
+    reply, events = client.send_list_action({"Action": "CoreShowChannels"}, "CoreShowChannelsComplete",
+                                            timeout=30)
+
+    assert (reply["Message"], events) == ("Permission denied", [])
+    assert time.monotonic() - started < 1
+    assert client._waiters == []
+
+
+def test_a_list_that_never_ends_times_out_and_the_connection_stays_usable(replay, logged_in):
+    server = replay("queue_status_unfinished")
+    client = logged_in(server)
+
+    with pytest.raises(AmiTimeout, match="QueueStatusComplete"):
+        client.send_list_action({"Action": "QueueStatus", "Queue": "vip"}, "QueueStatusComplete", timeout=0.3)
+    assert client.connected() and client._waiters == []
+
+
+def test_a_list_cut_off_by_asterisk_going_away_is_a_connection_error(replay, logged_in):
+    server = replay("queue_status_cut_off")
+    client = logged_in(server)
+    heard: list[str] = []
+    client.on_connection_lost(heard.append)
+
+    started = time.monotonic()
+    with pytest.raises(AmiConnectionError, match="closed the connection"):
+        client.send_list_action({"Action": "QueueStatus", "Queue": "vip"}, "QueueStatusComplete", timeout=30)
+    assert time.monotonic() - started < 2
+    client._reader.join(2)  # the callback runs last on the reader thread
+    assert heard == [f"Asterisk at 127.0.0.1:{server.port} closed the connection"]
+
+
 # -- a dead connection --------------------------------------------------------
 
-def test_connection_closed_mid_wait_raises_promptly(replay, clients):
+def test_connection_closed_mid_wait_raises_promptly(replay, logged_in):
     server = replay("hang_up_mid_wait")
-    client = logged_in(clients, server)
+    client = logged_in(server)
     waiter = client.expect_event("Hangup")
 
     started = time.monotonic()
@@ -309,10 +321,10 @@ def test_connection_closed_mid_wait_raises_promptly(replay, clients):
         assert not thread.is_alive()
 
 
-def test_close_returns_when_asterisk_does_not_answer_logoff(replay, clients):
+def test_close_returns_when_asterisk_does_not_answer_logoff(replay, logged_in):
     # pyst2's close() waited for the Logoff reply without a limit.
     server = replay("logged_in_silent")
-    client = logged_in(clients, server)
+    client = logged_in(server)
 
     started = time.monotonic()
     client.close(timeout=0.3)
@@ -323,15 +335,15 @@ def test_close_returns_when_asterisk_does_not_answer_logoff(replay, clients):
     assert not client._reader.is_alive()
 
 
-def test_a_client_can_connect_again_after_losing_asterisk(replay, clients):
+def test_a_client_can_connect_again_after_losing_asterisk(replay, logged_in):
     server = replay("hang_up_mid_wait")
-    client = logged_in(clients, server)
+    client = logged_in(server)
     with pytest.raises(AmiConnectionError):
         client.ping(timeout=5)
     client.register_event("Hangup", print)
 
     client.connect("127.0.0.1", server.port, timeout=2)
-    client.login("hotline", SECRET)
+    client.login("hotline", RECORDED_SECRET)
 
     assert client.connected() and server.connections == 2
     assert client._callbacks["Hangup"] == [print]

@@ -79,6 +79,7 @@ _KEEPALIVE = {"TCP_KEEPIDLE": 30, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
 
 EventCallback = Callable[["AmiMessage"], object]
 EventPredicate = Callable[["AmiMessage"], bool]
+LostCallback = Callable[[str], object]
 
 
 class AmiMessage:
@@ -289,13 +290,18 @@ class EventWaiter:
             return False
         if matched:
             self._pending.resolve(event)
+            self.cancel()  # caught: stop looking now, even if nobody ever waits
         return matched
+
+    def cancel(self) -> None:
+        """Stop looking for the event (a caller that no longer wants it)."""
+        self._client._remove_waiter(self)
 
     def __enter__(self) -> "EventWaiter":
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._client._remove_waiter(self)
+        self.cancel()
 
     def fail(self, error: AmiError) -> None:
         if not self._pending.done.is_set():
@@ -311,15 +317,40 @@ class EventWaiter:
             assert self._pending.reply is not None
             return self._pending.reply
         finally:
-            self._client._remove_waiter(self)
+            self.cancel()
+
+
+class ActionEvents(EventWaiter):
+    """The events an action sends under its own ActionID, up to the one named ``until``.
+
+    List actions (``QueueStatus``, ``CoreShowChannels`` ...) answer "will follow",
+    then send one event per item and a closing event (``QueueStatusComplete``);
+    an Async ``Originate`` sends one ``OriginateResponse``. Made by
+    :meth:`AmiClient.send_action_with_events` before the action is sent: the
+    events come right behind the reply, often in the same packet.
+    """
+
+    def __init__(self, client: "AmiClient", action_id: str, until: str) -> None:
+        super().__init__(client, until, lambda event: event.action_id == action_id)
+        self.action_id = action_id
+        self.items: list[AmiMessage] = []  # the events before the closing one, in order
+
+    def offer(self, event: AmiMessage) -> bool:
+        if event.action_id == self.action_id and event.name != self.name and not self._pending.done.is_set():
+            self.items.append(event)
+            return True
+        return super().offer(event)
 
 
 class AmiClient(Manager):
     """A connection to Asterisk's manager interface, safe to share between threads.
 
     ``connect`` and ``login`` (or :func:`connect_ami`), then ``send_action``,
-    ``ping``, ``command``; ``register_event`` for callbacks, ``expect_event``
-    and ``wait_for_event`` to wait for one event. ``close`` always returns.
+    ``send_list_action`` (``QueueStatus`` and other lists), ``ping``,
+    ``command``; ``register_event`` for callbacks, ``expect_event`` and
+    ``wait_for_event`` to wait for one event; ``on_connection_lost`` to hear
+    of a loss at once. ``close`` always returns. A process that must stay
+    connected uses :class:`ivr.telephony.ami_link.AmiLink` around one.
     """
 
     def __init__(self, default_timeout: float = DEFAULT_TIMEOUT, name: str = "hotline") -> None:
@@ -337,6 +368,7 @@ class AmiClient(Manager):
         self._pending: dict[str, _Pending] = {}
         self._waiters: list[EventWaiter] = []
         self._callbacks: dict[str, list[EventCallback]] = {}
+        self._lost_callbacks: list[LostCallback] = []
         self._reader: threading.Thread | None = None
         self._dispatcher: threading.Thread | None = None
         self.peer = ""
@@ -456,8 +488,50 @@ class AmiClient(Manager):
         reply is dropped) or ``AmiConnectionError``. A ``Response: Error``
         reply is returned, not raised: check ``is_success``.
         """
-        wait = self.default_timeout if timeout is None else timeout
+        return self._send(action, self.next_action_id(), timeout)
+
+    def send_action_with_events(self, action: Mapping[str, object], until: str,
+                                timeout: float | None = None) -> tuple[AmiMessage, ActionEvents]:
+        """Send one action and start collecting the events it sends under its ActionID.
+
+        Returns the reply and an :class:`ActionEvents`; ``wait(timeout)`` on it
+        gives the event named ``until``, and ``items`` the events before it.
+        For an Async ``Originate`` the wait can be long, so it is the caller's.
+        If the reply is an error no events follow: the collector is already
+        stopped and must not be waited on.
+        """
         action_id = self.next_action_id()
+        events = ActionEvents(self, action_id, until)
+        self._add_waiter(events)
+        try:
+            reply = self._send(action, action_id, timeout)
+        except BaseException:
+            events.cancel()
+            raise
+        if not reply.is_success:
+            events.cancel()
+        return reply, events
+
+    def send_list_action(self, action: Mapping[str, object], complete_event: str,
+                         timeout: float | None = None) -> tuple[AmiMessage, list[AmiMessage]]:
+        """Send a list action; return its reply and the events of the list, in order.
+
+        The list ends with ``complete_event`` (``QueueStatusComplete``), which
+        is not included. ``timeout`` covers the reply and the whole list. An
+        error reply is returned at once with no events (check ``is_success``);
+        ``AmiTimeout`` if the list does not end in time, ``AmiConnectionError``
+        if the connection is lost on the way.
+        """
+        wait = self.default_timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        reply, events = self.send_action_with_events(action, complete_event, wait)
+        if not reply.is_success:
+            return reply, []
+        events.wait(max(deadline - time.monotonic(), 0.0))
+        return reply, events.items
+
+    def _send(self, action: Mapping[str, object], action_id: str, timeout: float | None) -> AmiMessage:
+        wait = self.default_timeout if timeout is None else timeout
         payload = encode_action(action, action_id)
         name = action["Action"]
         pending = _Pending()
@@ -496,7 +570,7 @@ class AmiClient(Manager):
 
     def ping(self, timeout: float | None = None) -> AmiMessage:  # type: ignore[override]
         """``Action: Ping``: proves the connection and the login are alive."""
-        return _succeeded(self.send_action({"Action": "Ping"}, timeout), "Ping")
+        return succeeded(self.send_action({"Action": "Ping"}, timeout), "Ping")
 
     def command(self, cli_command: str, timeout: float | None = None) -> str:  # type: ignore[override]
         """The output of an Asterisk CLI command (``Action: Command``; needs ``command`` write).
@@ -526,6 +600,16 @@ class AmiClient(Manager):
             remaining = [f for f in self._callbacks.get(event, []) if f is not function]
             self._callbacks[event] = remaining
 
+    def on_connection_lost(self, callback: LostCallback) -> None:
+        """Call ``callback(reason)`` each time a connection ends, whatever ended it.
+
+        It runs on the reader thread after every waiting action has failed, so
+        it must be quick: set a flag or an event (as :class:`AmiLink` does),
+        never send an action. Kept across reconnects, like event callbacks.
+        """
+        with self._lock:
+            self._lost_callbacks.append(callback)
+
     def expect_event(self, name: str = "*", predicate: EventPredicate | None = None) -> EventWaiter:
         """Start catching the first event ``name`` for which ``predicate(event)`` is true.
 
@@ -538,16 +622,19 @@ class AmiClient(Manager):
         The predicate runs on the reader thread: keep it to comparing headers.
         """
         waiter = EventWaiter(self, name, predicate)
-        with self._lock:
-            if not self._alive:
-                raise AmiConnectionError(f"cannot wait for AMI events: not connected ({self._lost_reason})")
-            self._waiters.append(waiter)
+        self._add_waiter(waiter)
         return waiter
 
     def wait_for_event(self, name: str = "*", predicate: EventPredicate | None = None,
                        timeout: float | None = None) -> AmiMessage:
         """The next event ``name`` matching ``predicate`` that arrives from now on."""
         return self.expect_event(name, predicate).wait(self.default_timeout if timeout is None else timeout)
+
+    def _add_waiter(self, waiter: EventWaiter) -> None:
+        with self._lock:
+            if not self._alive:
+                raise AmiConnectionError(f"cannot wait for AMI events: not connected ({self._lost_reason})")
+            self._waiters.append(waiter)
 
     def _remove_waiter(self, waiter: EventWaiter) -> None:
         with self._lock:
@@ -605,6 +692,7 @@ class AmiClient(Manager):
             self._alive, self._logged_in, self._lost_reason = False, False, reason
             pending, self._pending = list(self._pending.values()), {}
             waiters, self._waiters = self._waiters, []
+            lost_callbacks = list(self._lost_callbacks)
         message = f"AMI connection to {self.peer} ended: {reason}"
         for action in pending:  # one exception each: they are raised in different threads
             action.resolve(error=AmiConnectionError(message))
@@ -612,6 +700,11 @@ class AmiClient(Manager):
             waiter.fail(AmiConnectionError(message))
         events.put(None)
         (log.info if expected else log.warning)("AMI connection to %s ended: %s", self.peer, reason)
+        for callback in lost_callbacks:
+            try:
+                callback(reason)
+            except Exception:  # the reader is ending anyway; the others must still hear
+                log.exception("AMI connection-lost callback %r failed", callback)
 
     def event_dispatch(self, events: "queue.SimpleQueue[AmiMessage | None]") -> None:  # type: ignore[override]
         """Event thread: runs the callbacks, so a slow one never holds up replies."""
@@ -650,16 +743,22 @@ def _enable_keepalive(sock: socket.socket) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
-def _succeeded(reply: AmiMessage, action: str) -> AmiMessage:
+def succeeded(reply: AmiMessage, action: str) -> AmiMessage:
+    """``reply`` if Asterisk accepted ``action``; otherwise ``AmiActionError`` with its message."""
     if not reply.is_success:
         raise AmiActionError(f"AMI action {action} failed: {reply.get('Message') or reply.get('Response')}")
     return reply
 
 
-def connect_ami(settings: Settings | None = None, timeout: float = CONNECT_TIMEOUT) -> AmiClient:
-    """A logged-in client for the Asterisk in the settings (host, AMI port, user, secret)."""
+def connect_ami(settings: Settings | None = None, timeout: float = CONNECT_TIMEOUT,
+                client: AmiClient | None = None) -> AmiClient:
+    """A logged-in client for the Asterisk in the settings (host, AMI port, user, secret).
+
+    ``client`` connects an existing client again (its callbacks kept), as
+    :class:`ivr.telephony.ami_link.AmiLink` does after losing Asterisk.
+    """
     settings = settings or get_settings()
-    client = AmiClient()
+    client = client or AmiClient()
     client.connect(settings.asterisk_host, settings.ami_port, timeout)
     try:
         client.login(settings.ami_user, settings.ami_secret)

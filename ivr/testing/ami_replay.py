@@ -34,6 +34,9 @@ from pathlib import Path
 
 from ivr.telephony.ami import AmiMessage, MessageReader, parse_message
 
+#: The secret of user ``hotline`` in the sandbox's manager.conf, as in every recording.
+RECORDED_SECRET = "hotline-sandbox-secret"
+
 
 @dataclass
 class _Step:
