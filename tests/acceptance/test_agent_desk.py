@@ -1,0 +1,251 @@
+"""The agent desk end to end: real calls routed to a queue, an agent's pjsua2 phone logged in
+through the console's API (or its page in Chromium) auto-answering, the screen pop, the
+wallboard, callbacks after an abandon, and the AMI link across an Asterisk restart.
+
+The console (Flask app and its switchboard with a real AMI link) runs in this process on
+the acceptance database; the FastAGI server is the session's ``hotline``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from ivr.db.models import CallbackRequest, CallbackStatus
+from ivr.db.session import session_scope
+from ivr.domain.users import ConsoleRole, put_user
+from ivr.switchboard.board import Switchboard
+from ivr.telephony.ami_link import AmiLink, Backoff
+from ivr.testing.browser import ConsoleServer, browser_unavailable, headless_chromium
+from ivr.testing.console import PASSWORD, csrf_token, log_in
+from ivr.testing.ivr_call import IvrCall
+
+pytestmark = pytest.mark.acceptance
+
+LI_LEI_MOBILE = "13911110001"  # AT000001 Li Lei, VIP, English, born 1975-02-28, policies 9900000011 and 12
+ABANDONING_NUMBER = "13700000077"  # nobody's number
+AGENT, SUPERVISOR, ENDPOINT = "desk-agent", "desk-supervisor", "agent2"
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 15.0, what: str = "condition") -> T:
+    """``check()``'s first truthy value, polled until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        time.sleep(0.1)
+    return value
+
+
+@pytest.fixture(scope="module")
+def switchboard(hotline) -> Iterator[Switchboard]:
+    board = Switchboard(AmiLink(backoff=Backoff(initial=0.2, cap=2.0)))
+    board.start()
+    eventually(lambda: board.link_status().connected, what="AMI link up")
+    yield board
+    board.stop()
+
+
+@pytest.fixture(scope="module")
+def console(switchboard: Switchboard) -> Iterator[ConsoleServer]:
+    put_user(AGENT, "Desk Agent", ConsoleRole.AGENT, PASSWORD, sip_endpoint=ENDPOINT)
+    put_user(SUPERVISOR, "Desk Supervisor", ConsoleRole.SUPERVISOR, PASSWORD)
+    server = ConsoleServer(switchboard=switchboard)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def agent_api(console: ConsoleServer) -> Iterator[FlaskClient]:
+    """The agent logged in to the console's API; logged out of every queue afterwards."""
+    client = console.app.test_client()
+    assert log_in(client, AGENT).status_code == 302
+    yield client
+    if client.get("/api/agent/state").get_json()["state"] != "logged_out":
+        _act(client, "log_out")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    reason = browser_unavailable()
+    if reason is not None:
+        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(f"browser unavailable: {reason}")
+    with headless_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def browser_page(chromium: Any, console: ConsoleServer) -> Iterator[Callable[[str], Any]]:
+    """``open_as(username)``: a fresh browser context logged in through the form."""
+    contexts = []
+
+    def open_as(username: str) -> Any:
+        context = chromium.new_context(base_url=console.url)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto("/login")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(re.compile(r"/$"))
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def _act(client: FlaskClient, action: str, **fields: object) -> dict[str, Any]:
+    response = client.post("/api/agent/state", json={"action": action, **fields},
+                           headers={"X-CSRF-Token": csrf_token(client)})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def _member(switchboard: Switchboard, queue: str, interface: str = f"PJSIP/{ENDPOINT}") -> Any:
+    snapshots = switchboard.queues.status(queue)
+    return next((m for s in snapshots for m in s.members if m.interface == interface), None)
+
+
+def _to_agent_as_li_lei(sip_caller, asterisk_log) -> IvrCall:
+    """Li Lei verifies, hears the summary of his policies, then presses 0 for a person."""
+    call = IvrCall(sip_caller, asterisk_log, "95519", LI_LEI_MOBILE)
+    call.press("main_menu", "1", "en")
+    call.key_in("enter_birth_date", "19750228")
+    call.press("choose_policy_key", "0")
+    return call
+
+
+def _in_one_bridge(sandbox, *channel_prefixes: str) -> bool:
+    """Whether a channel starting with each prefix is Up, all in the same bridge."""
+    channels = sandbox.channels()
+    bridges = {next((bridge for name, (state, bridge) in channels.items()
+                     if name.startswith(prefix) and state == "Up"), "") for prefix in channel_prefixes}
+    return len(bridges) == 1 and "" not in bridges
+
+
+def test_vip_caller_reaches_the_agent_logged_in_through_the_api_and_pops_on_their_desk(
+        switchboard, agent_api, agent_phone, sip_caller, asterisk_log, sandbox):
+    phone = agent_phone(ENDPOINT)
+    state = _act(agent_api, "log_in", queues=["vip"])
+    assert (state["state"], state["queues"]) == ("available", ["vip"])
+    assert _member(switchboard, "vip") is not None
+
+    call = _to_agent_as_li_lei(sip_caller, asterisk_log)
+    asterisk_log.wait_for(r"HOTLINE to-agent outcome=transfer .*route=vip queue=vip prio=10$", timeout=40)
+    answered = phone.wait_for_call(30)
+    answered.wait_answered()
+    assert answered.caller_number.endswith(LI_LEI_MOBILE)
+    eventually(lambda: _in_one_bridge(sandbox, call.channel, f"PJSIP/{ENDPOINT}-"), what="caller and agent bridged")
+
+    pop = eventually(lambda: (r := agent_api.get("/api/screen-pops/latest")).status_code == 200 and r.get_json(),
+                     what="screen pop")
+    assert pop["pop"]["queue"] == "vip" and pop["verified"] is True
+    assert pop["customer"]["identity"]["name"] == "Li Lei"
+    assert {p["policy_no"] for p in pop["customer"]["policies"]} == {"9900000011", "9900000012"}
+    assert pop["call"]["path"]["intent"] == "policy_lookup"
+    assert any("asked for a person" in step for step in pop["call"]["path"]["steps"])
+    call.hang_up()
+    answered.wait_disconnected()
+
+    assert _act(agent_api, "log_out")["state"] == "logged_out"
+    assert _member(switchboard, "vip") is None
+
+
+def test_agent_joins_a_queue_in_the_browser_and_sees_the_screen_pop_of_a_real_call(
+        browser_page, agent_phone, sip_caller, asterisk_log, switchboard):
+    phone = agent_phone(ENDPOINT)
+    page = browser_page(AGENT)
+    page.goto("/desk")
+    page.get_by_label("vip").check()
+    page.get_by_role("button", name="Log in to queues").click()
+    assert page.locator("#state").inner_text() == "available"
+    page.wait_for_selector("#stream-state:has-text('Connected')")
+
+    call = _to_agent_as_li_lei(sip_caller, asterisk_log)
+    answered = phone.wait_for_call(40)
+    answered.wait_answered()
+    pop = page.locator("#screen-pop")
+    pop.wait_for(state="visible")
+    assert "Li Lei" in pop.locator('[data-field="caller"]').inner_text()
+    assert pop.locator('[data-field="verified"]').inner_text() == "verified"
+    assert pop.locator('tr[data-policy="9900000011"]').count() == 1
+    assert pop.locator('tr[data-policy="9900000012"]').count() == 1
+    assert "asked for a person" in pop.locator('[data-list="path"]').inner_text()
+    call.hang_up()
+
+    page.get_by_role("button", name="Log out of queues").click()
+    assert page.locator("#state").inner_text() == "logged out"
+    assert _member(switchboard, "vip") is None
+
+
+def test_wallboard_shows_the_waiting_call_and_agents_cannot_open_it(browser_page, sip_caller, asterisk_log):
+    agent_page = browser_page(AGENT)
+    response = agent_page.goto("/wallboard")
+    assert response.status == 403
+
+    board = browser_page(SUPERVISOR)
+    board.goto("/wallboard")
+    assert board.locator('tr[data-queue="general"] .waiting').inner_text() == "0"
+    call = IvrCall(sip_caller, asterisk_log, "95519", ABANDONING_NUMBER)
+    call.press("language_choice", "0", "en")
+    asterisk_log.wait_for(rf'Queue\("{re.escape(call.channel)}", "agents"', timeout=40)
+    board.wait_for_selector('tr[data-queue="general"] .waiting:text-is("1")')  # without a reload
+    call.hang_up()
+    board.wait_for_selector('tr[data-queue="general"] .waiting:text-is("0")')
+
+
+def _abandon_in_queue(sip_caller, asterisk_log) -> None:
+    call = IvrCall(sip_caller, asterisk_log, "95519", ABANDONING_NUMBER)
+    call.press("language_choice", "0", "en")
+    asterisk_log.wait_for(rf'Queue\("{re.escape(call.channel)}", "agents"', timeout=40)
+    time.sleep(1)
+    call.hang_up()
+
+
+def _abandon_requests() -> list[CallbackRequest]:
+    with session_scope() as session:
+        return list(session.scalars(select(CallbackRequest).where(
+            CallbackRequest.number == f"+86{ABANDONING_NUMBER}")).all())
+
+
+def test_abandoned_queue_call_creates_one_callback_and_a_second_within_the_hour_merges(
+        switchboard, sip_caller, asterisk_log):
+    before = {r.id: r.request_count for r in _abandon_requests()}
+    _abandon_in_queue(sip_caller, asterisk_log)
+    first = eventually(lambda: [r for r in _abandon_requests() if r.request_count > before.get(r.id, 0)],
+                       what="callback request after the abandon")
+    assert len(first) == 1 and first[0].status is CallbackStatus.OPEN and first[0].reason == "queue_abandoned"
+
+    _abandon_in_queue(sip_caller, asterisk_log)
+    eventually(lambda: any(r.request_count == first[0].request_count + 1 for r in _abandon_requests()),
+               what="the second abandon merged")
+    outstanding = [r for r in _abandon_requests() if r.status in (CallbackStatus.OPEN, CallbackStatus.IN_PROGRESS)]
+    assert len(outstanding) == 1
+
+
+def test_after_an_asterisk_restart_the_link_reconnects_and_the_paused_agent_is_back_in_the_queue(
+        switchboard, agent_api, sandbox):
+    _act(agent_api, "log_in", queues=["claims"])
+    _act(agent_api, "pause", reason="lunch")
+    reconnects = switchboard.link_status().reconnects
+
+    sandbox.restart()
+
+    eventually(lambda: switchboard.link_status().connected and switchboard.link_status().reconnects > reconnects,
+               timeout=60, what="AMI link reconnected")
+    member = eventually(lambda: _member(switchboard, "claims"), what="agent re-added to claims")
+    assert (member.paused, member.paused_reason) == (True, "lunch")
+    state = agent_api.get("/api/agent/state").get_json()
+    assert (state["state"], state["reason"], state["queues"]) == ("paused", "lunch", ["claims"])
+    _act(agent_api, "resume")
+    assert eventually(lambda: (m := _member(switchboard, "claims")) is not None and not m.paused and m)
