@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from ivr.db.models import CallbackRequest, CallbackStatus
+from ivr.db.models import CallbackRequest, CallbackStatus, ConsoleUser, Customer
 from ivr.db.session import session_scope
 from ivr.domain.users import ConsoleRole, put_user
 from ivr.switchboard.board import Switchboard
@@ -249,3 +249,25 @@ def test_after_an_asterisk_restart_the_link_reconnects_and_the_paused_agent_is_b
     assert (state["state"], state["reason"], state["queues"]) == ("paused", "lunch", ["claims"])
     _act(agent_api, "resume")
     assert eventually(lambda: (m := _member(switchboard, "claims")) is not None and not m.paused and m)
+
+
+def test_caller_with_an_advisor_of_record_who_is_free_reaches_them_first(
+        switchboard, agent_api, agent_phone, sip_caller, asterisk_log):
+    phone = agent_phone(ENDPOINT)
+    _act(agent_api, "log_in", queues=["complaints"])  # logged in and free, but not in Li Lei's queue
+    with session_scope() as session:
+        li_lei = session.scalar(select(Customer).where(Customer.customer_no == "AT000001"))
+        li_lei.advisor_id = session.scalar(select(ConsoleUser.id).where(ConsoleUser.username == AGENT))
+    try:
+        call = _to_agent_as_li_lei(sip_caller, asterisk_log)
+        asterisk_log.wait_for(rf"HOTLINE advisor endpoint={ENDPOINT} ring=15$", timeout=40)
+        answered = phone.wait_for_call(20)
+        answered.wait_answered()
+        pop = eventually(lambda: (r := agent_api.get("/api/screen-pops/latest")).status_code == 200
+                         and r.get_json()["pop"]["queue"] == "" and r.get_json(), what="advisor screen pop")
+        assert pop["customer"]["identity"]["name"] == "Li Lei"
+        assert any("offered first to their advisor" in step for step in pop["call"]["path"]["steps"])
+        call.hang_up()
+    finally:
+        with session_scope() as session:
+            session.execute(update(Customer).where(Customer.customer_no == "AT000001").values(advisor_id=None))
