@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import update
 
 from ivr.config import get_settings, set_settings
-from ivr.db.models import AgentState, Customer
+from ivr.db.models import AgentState, ConsoleUser, Customer
 from ivr.db.session import session_scope
 from ivr.domain.advisors import advisor_endpoint
+from ivr.domain.errors import ValidationError
 from ivr.domain.agent_states import record_change
 from ivr.domain.queue_calls import answered, joined
 from ivr.domain.routing import GENERAL
@@ -132,9 +133,17 @@ def test_an_unknown_setting_is_a_configuration_error(small_book: SmallBook, conf
 def test_an_endpoint_name_unsafe_to_dial_is_never_offered(small_book: SmallBook, configure: Callable[..., None],
                                                           endpoint: str) -> None:
     configure(advisor_of_record="assigned")
-    _assign(small_book.customer_id, _agent(endpoint, username="agent1"))
+    agent = _agent("agent1")
+    with session_scope() as session:  # stored before endpoints were checked, or written by hand
+        session.execute(update(ConsoleUser).where(ConsoleUser.id == agent.id).values(sip_endpoint=endpoint))
+    _assign(small_book.customer_id, agent)
 
     assert advisor_endpoint(small_book.customer_id, NOW) is None
+
+
+def test_console_users_get_only_endpoint_names_safe_to_dial(database_url: str) -> None:
+    with pytest.raises(ValidationError, match="letters, digits"):
+        create_user("agent9", "", ConsoleRole.AGENT, PASSWORD, "agent9\n")
 
 
 @pytest.mark.parametrize("endpoint", ["agent-1", "Agent_07", "a" * 64])

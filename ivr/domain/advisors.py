@@ -24,7 +24,7 @@ __all__ = ["RELATIONS", "advisor_endpoint"]
 
 RELATIONS = ("assigned", "last_agent", "off")
 # What the dialplan will dial: letters, digits, dash and underscore only (the value goes into Dial()).
-SAFE_ENDPOINT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SAFE_ENDPOINT = re.compile(r"[A-Za-z0-9_-]{1,64}")  # fullmatch: "$" alone lets a trailing newline through
 
 
 def advisor_endpoint(customer_id: int | None, now: datetime) -> str | None:
@@ -37,10 +37,11 @@ def advisor_endpoint(customer_id: int | None, now: datetime) -> str | None:
     user_id = _assigned(customer_id) if relation == "assigned" else _last_agent(customer_id, now)
     if user_id is None:
         return None
-    status = agent_states.status_of(user_id)
-    if status.state is not AgentState.AVAILABLE or not status.sip_endpoint:
+    # agents(): active agents with a phone only, so a deactivated advisor is never offered
+    status = next((agent for agent in agent_states.agents(on_duty_only=True) if agent.user_id == user_id), None)
+    if status is None or status.state is not AgentState.AVAILABLE or not status.sip_endpoint:
         return None
-    return status.sip_endpoint if SAFE_ENDPOINT.match(status.sip_endpoint) else None
+    return status.sip_endpoint if SAFE_ENDPOINT.fullmatch(status.sip_endpoint) else None
 
 
 def _assigned(customer_id: int) -> int | None:

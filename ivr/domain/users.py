@@ -35,6 +35,8 @@ MIN_PASSWORD_LENGTH = 10
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+# A PJSIP endpoint name as Asterisk dials it (PJSIP/<name>): it reaches AMI actions and Dial().
+_SIP_ENDPOINT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 class LoginOutcome(str, enum.Enum):
@@ -73,11 +75,20 @@ def create_user(username: str, display_name: str, role: ConsoleRole, password: s
         if _find(session, username) is not None:
             raise ValidationError(f"there is already a console user {username}", "username_taken")
         user = ConsoleUser(username=username, display_name=display_name.strip() or username, role=role,
-                           password_hash=password_hash, active=True, sip_endpoint=sip_endpoint or None,
+                           password_hash=password_hash, active=True, sip_endpoint=_checked_endpoint(sip_endpoint),
                            failed_logins=0)
         session.add(user)
         session.flush()
         return _view(user)
+
+
+def _checked_endpoint(sip_endpoint: str | None) -> str | None:
+    if not sip_endpoint:
+        return None
+    if not _SIP_ENDPOINT.fullmatch(sip_endpoint):
+        raise ValidationError(f"SIP endpoint {sip_endpoint[:40]!r}: letters, digits, _ and - only (e.g. agent1)",
+                              "invalid_sip_endpoint")
+    return sip_endpoint
 
 
 def put_user(username: str, display_name: str, role: ConsoleRole, password: str,
@@ -92,7 +103,7 @@ def put_user(username: str, display_name: str, role: ConsoleRole, password: str,
     with session_scope() as session:
         user = _find(session, username) or ConsoleUser(username=username)
         session.add(user)
-        user.display_name, user.role, user.sip_endpoint = display_name, role, sip_endpoint
+        user.display_name, user.role, user.sip_endpoint = display_name, role, _checked_endpoint(sip_endpoint)
         user.password_hash, user.active, user.failed_logins, user.locked_until = password_hash, True, 0, None
         session.flush()
         return _view(user)
