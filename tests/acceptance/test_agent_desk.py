@@ -9,6 +9,7 @@ the acceptance database; the FastAGI server is the session's ``hotline``.
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from sqlalchemy import select, update
 
 from ivr.db.models import CallbackRequest, CallbackStatus, ConsoleUser, Customer
 from ivr.db.session import session_scope
+from ivr.domain import callbacks
 from ivr.domain.users import ConsoleRole, put_user
 from ivr.switchboard.board import Switchboard
 from ivr.telephony.ami_link import AmiLink, Backoff
@@ -231,6 +233,27 @@ def test_abandoned_queue_call_creates_one_callback_and_a_second_within_the_hour_
                what="the second abandon merged")
     outstanding = [r for r in _abandon_requests() if r.status in (CallbackStatus.OPEN, CallbackStatus.IN_PROGRESS)]
     assert len(outstanding) == 1
+
+
+def test_call_back_now_rings_the_agents_phone_then_dials_the_customer(agent_api, agent_phone, asterisk_log):
+    phone = agent_phone(ENDPOINT)
+    with session_scope() as session:
+        session.execute(update(CallbackRequest).where(CallbackRequest.number == "+8613911110001",
+                                                      CallbackRequest.status == CallbackStatus.OPEN)
+                        .values(status=CallbackStatus.CANCELLED))
+    request_id = callbacks.request_callback("+8613911110001", None, "closed_hours", None,
+                                            datetime.now(timezone.utc)).request_id
+
+    response = agent_api.post(f"/api/callbacks/{request_id}/call", json={},
+                              headers={"X-CSRF-Token": csrf_token(agent_api)})
+
+    assert response.status_code == 200 and response.get_json()["status"] == "in_progress"
+    ringing = phone.wait_for_call(20)
+    assert ringing.caller_number == "+8613911110001"  # the agent sees whom they are calling
+    ringing.wait_answered()
+    asterisk_log.wait_for(rf"HOTLINE callback id={request_id} number=\+8613911110001 trunk=outbound$", timeout=20)
+    asterisk_log.wait_for(r'Dial\("PJSIP/agent2-[^"]+", "PJSIP/\+8613911110001@outbound,60"\)', timeout=10)
+    ringing.hangup()
 
 
 def test_after_an_asterisk_restart_the_link_reconnects_and_the_paused_agent_is_back_in_the_queue(
