@@ -27,10 +27,10 @@ def links() -> Iterator[Callable[..., AmiLink]]:
     """``links(port)``: an AmiLink to 127.0.0.1:port, stopped after the test."""
     made: list[AmiLink] = []
 
-    def new(port: int, backoff: Backoff = QUICK) -> AmiLink:
+    def new(port: int, backoff: Backoff = QUICK, boot_timeout: float = 2) -> AmiLink:
         settings = get_settings().replace(asterisk_host="127.0.0.1", ami_port=port, ami_user="hotline",
                                           ami_secret=RECORDED_SECRET)
-        link = AmiLink(settings, backoff=backoff, connect_timeout=1)
+        link = AmiLink(settings, backoff=backoff, connect_timeout=1, boot_timeout=boot_timeout)
         made.append(link)
         return link
 
@@ -77,7 +77,7 @@ def test_link_reconnects_after_asterisk_drops_it_and_runs_the_hooks_again(replay
 
 
 def test_status_tells_when_and_why_the_link_is_up_or_down(replay, links):
-    server = replay("logged_in_silent")
+    server = replay("booting_then_pings")
     link = links(server.port)
     assert link.status().since is None
 
@@ -91,6 +91,33 @@ def test_status_tells_when_and_why_the_link_is_up_or_down(replay, links):
     assert (up.reconnects, up.last_error) == (0, "")
     assert down.since is not None and up.since is not None and down.since >= up.since
     assert "closed the connection" in down.last_error
+
+
+def test_hooks_wait_until_asterisk_has_booted(replay, links):
+    # A restarted Asterisk takes logins before app_queue is loaded: QueueAdd would be unknown.
+    server = replay("booting_then_pings")
+    link = links(server.port)
+    ran: list[float] = []
+    link.on_connected(lambda: ran.append(time.monotonic()))
+
+    started = time.monotonic()
+    link.start()
+    wait_until(lambda: ran)
+
+    assert ran[0] - started >= 0.3
+
+
+def test_an_asterisk_that_never_says_fully_booted_is_retried_with_a_hint(replay, links):
+    server = replay("logged_in_silent")
+    link = links(server.port, boot_timeout=0.2)
+    ran: list[str] = []
+    link.on_connected(lambda: ran.append("hook"))
+
+    link.start()
+    wait_until(lambda: server.connections >= 2)
+
+    assert not link.status().connected and ran == []
+    assert "FullyBooted" in link.status().last_error and "read=system" in link.status().last_error
 
 
 def test_actions_fail_at_once_while_asterisk_cannot_be_reached(links, caplog):
@@ -110,7 +137,7 @@ def test_actions_fail_at_once_while_asterisk_cannot_be_reached(links, caplog):
 
 
 def test_a_hook_that_raises_is_logged_and_the_next_hooks_still_run(replay, links, caplog):
-    server = replay("ping_forever")
+    server = replay("booting_then_pings")
     link = links(server.port)
     ran: list[str] = []
     link.on_connected(lambda: 1 / 0)
@@ -136,7 +163,7 @@ def test_stop_returns_promptly_even_during_a_long_backoff(links):
 
 
 def test_stop_logs_off_and_the_link_stays_down(replay, links):
-    server = replay("ping_forever")
+    server = replay("booting_then_pings")
     link = links(server.port)
     link.start()
     wait_until(lambda: link.status().connected)

@@ -750,15 +750,10 @@ def succeeded(reply: AmiMessage, action: str) -> AmiMessage:
     return reply
 
 
-def connect_ami(settings: Settings | None = None, timeout: float = CONNECT_TIMEOUT,
-                client: AmiClient | None = None) -> AmiClient:
-    """A logged-in client for the Asterisk in the settings (host, AMI port, user, secret).
-
-    ``client`` connects an existing client again (its callbacks kept), as
-    :class:`ivr.telephony.ami_link.AmiLink` does after losing Asterisk.
-    """
+def connect_ami(settings: Settings | None = None, timeout: float = CONNECT_TIMEOUT) -> AmiClient:
+    """A logged-in client for the Asterisk in the settings (host, AMI port, user, secret)."""
     settings = settings or get_settings()
-    client = client or AmiClient()
+    client = AmiClient()
     client.connect(settings.asterisk_host, settings.ami_port, timeout)
     try:
         client.login(settings.ami_user, settings.ami_secret)

@@ -4,11 +4,12 @@ Asterisk restarts, and a restart drops every AMI connection and forgets every
 dynamic queue member (``persistentmembers = no`` in queues.conf). ``AmiLink``
 owns one :class:`AmiClient`; a supervisor thread logs it in, hears of a loss
 at once through ``AmiClient.on_connection_lost`` (no polling), and logs in
-again with exponential backoff. After every login it runs the ``on_connected``
-hooks, which put back what Asterisk forgot (logged-in agents) and re-read
-state (queues). Actions never wait for a reconnect: while the link is down
-they fail at once with ``AmiConnectionError``, so a web request answers
-"telephony unavailable" instead of hanging.
+again with exponential backoff. After every login, once Asterisk says
+``FullyBooted`` (it takes logins while its modules are still loading), it runs
+the ``on_connected`` hooks, which put back what Asterisk forgot (logged-in
+agents) and re-read state (queues). Actions never wait for a reconnect: while
+the link is down they fail at once with ``AmiConnectionError``, so a web
+request answers "telephony unavailable" instead of hanging.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from ivr.telephony.ami import (
     AmiClient,
     AmiMessage,
     EventCallback,
-    connect_ami,
 )
-from ivr.telephony.errors import AmiConnectionError, AmiError
+from ivr.telephony.errors import AmiConnectionError, AmiError, AmiTimeout
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 5.0  # seconds stop() waits for the supervisor
+BOOT_TIMEOUT = 60.0  # seconds after login for Asterisk to say FullyBooted
 
 ConnectedHook = Callable[[], object]
 
@@ -82,11 +83,12 @@ class AmiLink:
     """
 
     def __init__(self, settings: Settings | None = None, backoff: Backoff = Backoff(),
-                 connect_timeout: float = CONNECT_TIMEOUT, client: AmiClient | None = None) -> None:
+                 connect_timeout: float = CONNECT_TIMEOUT, boot_timeout: float = BOOT_TIMEOUT) -> None:
         self.settings = settings or get_settings()
         self.backoff = backoff
         self.connect_timeout = connect_timeout
-        self._client = client or AmiClient(name="console")
+        self.boot_timeout = boot_timeout
+        self._client = AmiClient(name="console")
         self._client.on_connection_lost(self._heard_loss)
         self._hooks: list[ConnectedHook] = []
         self._lock = threading.Lock()  # the status fields below
@@ -115,6 +117,7 @@ class AmiLink:
         """Log off and stop reconnecting; returns within about ``timeout`` seconds."""
         self._stop.set()
         self._wake.set()
+        self._client.close()  # also ends a login or a wait for FullyBooted in progress
         if self._supervisor is not None:
             self._supervisor.join(timeout)
 
@@ -177,7 +180,7 @@ class AmiLink:
     def _log_in(self) -> bool:
         self._wake.clear()
         try:
-            connect_ami(self.settings, self.connect_timeout, self._client)
+            self._open()
         except AmiError as exc:
             self._login_failed(str(exc))
             log.warning("AMI link cannot log in: peer=%s error=%s", self.peer, exc)
@@ -189,6 +192,28 @@ class AmiLink:
             reconnects = self._logins - 1
         log.info("AMI link connected: peer=%s reconnects=%d", self.peer, reconnects)
         return True
+
+    def _open(self) -> None:
+        """Connect, log in, and wait until Asterisk has loaded its modules.
+
+        Asterisk takes AMI logins while still booting, and then answers
+        ``QueueAdd`` with "Invalid/unknown command" (seen in the sandbox for a
+        tenth of a second of each restart), so hooks wait for ``FullyBooted``:
+        sent right after the login reply when Asterisk is up, or when it gets there.
+        """
+        client, settings = self._client, self.settings
+        client.connect(settings.asterisk_host, settings.ami_port, self.connect_timeout)
+        try:
+            booted = client.expect_event("FullyBooted")
+            client.login(settings.ami_user, settings.ami_secret)
+            booted.wait(self.boot_timeout)
+        except AmiTimeout as exc:
+            client.close()
+            raise AmiTimeout(f"{exc}: Asterisk still booting, or AMI user {settings.ami_user!r} "
+                             "lacks read=system (asterisk-conf/manager.conf)") from exc
+        except BaseException:
+            client.close()
+            raise
 
     def _run_hooks(self) -> None:
         for hook in list(self._hooks):

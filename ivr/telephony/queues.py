@@ -120,7 +120,9 @@ class QueueControl:
         action = {"Action": "QueueAdd", "Queue": _checked(_QUEUE, "queue", queue),
                   "Interface": _checked(_INTERFACE, "interface", interface),
                   "MemberName": member_name, "Paused": _flag(paused)}
-        self._run(action | ({"Reason": reason} if reason else {}), tolerated=_ALREADY_MEMBER)
+        if reason:
+            action["Reason"] = reason
+        self._run(action, tolerated=_ALREADY_MEMBER)
 
     def remove_member(self, queue: str, interface: str) -> None:
         """Take an agent's phone out of a queue; one already out is fine."""

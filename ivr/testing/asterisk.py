@@ -70,6 +70,11 @@ class Sandbox:
         self._run("stop", timeout=60)
 
     def restart(self) -> None:
+        """Stop and start Asterisk, as an upgrade or a crash would: every AMI
+        connection drops and dynamic queue members are forgotten."""
+        self._run("restart", timeout=120)
+
+    def restart(self) -> None:
         """Stop Asterisk and start it again (every channel, registration and AMI session is lost)."""
         self._run("restart", timeout=120)
 
