@@ -140,7 +140,9 @@ def demo_data(customer_count: int, seed: int | None, today: datetime | None) -> 
     """
     from ivr.db.session import session_scope
     from ivr.domain.book_import import write_book
-    from ivr.domain.demo_data import DEFAULT_SEED, DEMO_CONSOLE_USERS, DEMO_CUSTOMER_NO, build_demo_book
+    from ivr.domain.advisors import assign_advisor
+    from ivr.domain.demo_data import (DEFAULT_SEED, DEMO_ADVISOR, DEMO_CONSOLE_USERS, DEMO_CUSTOMER_NO,
+                                      build_demo_book)
     from ivr.domain.users import put_user
 
     book = build_demo_book(customer_count, DEFAULT_SEED if seed is None else seed,
@@ -164,6 +166,8 @@ def demo_data(customer_count: int, seed: int | None, today: datetime | None) -> 
     for user in DEMO_CONSOLE_USERS:
         put_user(user.username, user.display_name, user.role, user.password, user.sip_endpoint)
         click.echo(f"  {user.username:<12} {user.role.value:<11} password {user.password}")
+    assign_advisor([DEMO_CUSTOMER_NO], DEMO_ADVISOR)
+    click.echo(f"{DEMO_CUSTOMER_NO}'s advisor of record is {DEMO_ADVISOR}: rung first when logged in and free")
 
 
 def _progress(label: str, items: Sequence[T]) -> Iterator[T]:
@@ -195,6 +199,34 @@ def agents_set_pin(code: str, pin: str) -> None:
     with _domain_errors():
         set_agent_pin(code, pin.strip())
     click.echo(f"PIN of {code} set")
+
+
+@main.group()
+def advisors() -> None:
+    """Advisors of record: the console agent a customer is offered first (docs/routing.md)."""
+
+
+@advisors.command("assign")
+@click.argument("username")
+@click.argument("customer_nos", nargs=-1, required=True)
+def advisors_assign(username: str, customer_nos: tuple[str, ...]) -> None:
+    """Make console agent USERNAME the advisor of the customers CUSTOMER_NOS."""
+    from ivr.domain.advisors import assign_advisor
+
+    with _domain_errors():
+        changed = assign_advisor(list(customer_nos), username)
+    click.echo(f"{username} is the advisor of {changed} customer(s)")
+
+
+@advisors.command("clear")
+@click.argument("customer_nos", nargs=-1, required=True)
+def advisors_clear(customer_nos: tuple[str, ...]) -> None:
+    """Take the advisor away from the customers CUSTOMER_NOS."""
+    from ivr.domain.advisors import assign_advisor
+
+    with _domain_errors():
+        changed = assign_advisor(list(customer_nos), None)
+    click.echo(f"{changed} customer(s) without an advisor")
 
 
 @main.group()

@@ -6,8 +6,10 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from click.testing import CliRunner
+from sqlalchemy import select, update
 
+from ivr.cli import main
 from ivr.config import get_settings, set_settings
 from ivr.db.models import AgentState, ConsoleUser, Customer
 from ivr.db.session import session_scope
@@ -153,3 +155,29 @@ def test_endpoint_names_of_letters_digits_dash_and_underscore_are_offered(
     _assign(small_book.customer_id, _agent(endpoint, username="agent1"))
 
     assert advisor_endpoint(small_book.customer_id, NOW) == endpoint
+
+
+def test_advisors_are_assigned_and_cleared_from_the_command_line(small_book: SmallBook) -> None:
+    agent = _agent("agent5")
+
+    assigned = CliRunner().invoke(main, ["advisors", "assign", "agent5", "C1", "C2"])
+    cleared = CliRunner().invoke(main, ["advisors", "clear", "C2"])
+
+    assert assigned.exit_code == 0 and "advisor of 2 customer(s)" in assigned.output
+    assert cleared.exit_code == 0
+    with session_scope() as session:
+        advisors = dict(session.execute(select(Customer.customer_no, Customer.advisor_id)).all())
+    assert advisors == {"C1": agent.id, "C2": None}
+
+
+def test_assigning_an_unknown_customer_or_a_non_agent_changes_nothing(small_book: SmallBook) -> None:
+    _agent("agent5")
+    create_user("boss", "", ConsoleRole.SUPERVISOR, PASSWORD)
+
+    unknown = CliRunner().invoke(main, ["advisors", "assign", "agent5", "C1", "C404"])
+    not_agent = CliRunner().invoke(main, ["advisors", "assign", "boss", "C1"])
+
+    assert unknown.exit_code == 1 and "no customer C404" in unknown.output
+    assert not_agent.exit_code == 1 and "not an agent" in not_agent.output
+    with session_scope() as session:
+        assert session.scalar(select(Customer.advisor_id).where(Customer.customer_no == "C1")) is None

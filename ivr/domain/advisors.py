@@ -13,14 +13,15 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ivr.config import get_settings
-from ivr.db.models import AgentState, Customer, QueueCall
+from ivr.db.models import AgentState, ConsoleRole, ConsoleUser, Customer, QueueCall
 from ivr.db.session import session_scope
 from ivr.domain import agent_states
+from ivr.domain.errors import NotFound, ValidationError
 
-__all__ = ["RELATIONS", "advisor_endpoint"]
+__all__ = ["RELATIONS", "advisor_endpoint", "assign_advisor"]
 
 RELATIONS = ("assigned", "last_agent", "off")
 # What the dialplan will dial: letters, digits, dash and underscore only (the value goes into Dial()).
@@ -55,3 +56,27 @@ def _last_agent(customer_id: int, now: datetime) -> int | None:
         return session.scalar(select(QueueCall.agent_id).where(
             QueueCall.customer_id == customer_id, QueueCall.agent_id.is_not(None), QueueCall.answered_at >= since)
             .order_by(QueueCall.answered_at.desc()).limit(1))
+
+
+def assign_advisor(customer_nos: list[str], username: str | None) -> int:
+    """Make console agent ``username`` the advisor of these customers (None: no advisor); how many changed.
+
+    Every customer number must exist and the user must be an agent: nothing changes otherwise.
+    """
+    with session_scope() as session:
+        advisor_id = None
+        if username is not None:
+            user = session.scalar(select(ConsoleUser).where(ConsoleUser.username == username.lower()))
+            if user is None:
+                raise NotFound(f"no console user {username}", "user_not_found")
+            if user.role is not ConsoleRole.AGENT:
+                raise ValidationError(f"{user.username} is a {user.role.value}, not an agent", "not_an_agent")
+            advisor_id = user.id
+        known = set(session.scalars(select(Customer.customer_no).where(Customer.customer_no.in_(customer_nos))))
+        missing = sorted(set(customer_nos) - known)
+        if missing:
+            raise NotFound(f"no customer {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""),
+                           "customer_not_found")
+        result = session.execute(update(Customer).where(Customer.customer_no.in_(customer_nos))
+                                 .values(advisor_id=advisor_id))
+        return int(result.rowcount)  # type: ignore[attr-defined]

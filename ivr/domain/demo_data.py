@@ -56,6 +56,8 @@ DEMO_CONSOLE_USERS = (
     DemoConsoleUser("admin1", "Liu Yang", ConsoleRole.ADMIN, None),
 )
 
+DEMO_ADVISOR = "agent1"  # DEMO0001's advisor of record
+
 BRANCHES = ("北京分公司", "上海分公司", "广东分公司", "深圳分公司", "江苏分公司", "浙江分公司",
             "四川分公司", "湖北分公司", "山东分公司", "天津分公司")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
