@@ -114,7 +114,8 @@ class AmiLink:
         self._supervisor.start()
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Log off and stop reconnecting; returns within about ``timeout`` seconds."""
+        """Log off and stop reconnecting, in bounded time: the client's close
+        (``CLOSE_TIMEOUT`` for the Logoff and each thread), then ``timeout`` for the supervisor."""
         self._stop.set()
         self._wake.set()
         self._client.close()  # also ends a login or a wait for FullyBooted in progress
@@ -122,7 +123,7 @@ class AmiLink:
             self._supervisor.join(timeout)
 
     def on_connected(self, hook: ConnectedHook) -> None:
-        """Run ``hook()`` after every successful login, the first and each reconnect."""
+        """Run ``hook()`` after every login, the first and each reconnect, once Asterisk has booted."""
         self._hooks.append(hook)
 
     def status(self) -> LinkStatus:
