@@ -69,11 +69,26 @@
     section.hidden = false;
   }
 
-  const source = new EventSource(`${section.dataset.events}?after=${encodeURIComponent(section.dataset.after)}`);
-  source.addEventListener("open", () => { streamState.textContent = "Connected: waiting for calls…"; });
-  source.addEventListener("error", () => { streamState.textContent = "Connection lost: reconnecting…"; });
-  source.addEventListener("pop", (event) => {
-    show(JSON.parse(event.data));
-    streamState.textContent = "Call connected.";
-  });
+  // The browser reconnects by itself after a dropped stream (Last-Event-ID resumes it). A refused
+  // one (session over, server restarted) is closed for good: reconnect here, or go to the login page.
+  let lastPop = section.dataset.after;
+
+  function connect() {
+    const source = new EventSource(`${section.dataset.events}?after=${encodeURIComponent(lastPop)}`);
+    source.addEventListener("open", () => { streamState.textContent = "Connected: waiting for calls…"; });
+    source.addEventListener("pop", (event) => {
+      lastPop = event.lastEventId || lastPop;
+      show(JSON.parse(event.data));
+      streamState.textContent = "Call connected.";
+    });
+    source.addEventListener("error", async () => {
+      streamState.textContent = "Connection lost: reconnecting…";
+      if (source.readyState !== EventSource.CLOSED) return;
+      const state = await fetch("/api/agent/state", { headers: { Accept: "application/json" } }).catch(() => null);
+      if (state && state.status === 401) window.location.reload();
+      else setTimeout(connect, 3000);
+    });
+  }
+
+  connect();
 })();

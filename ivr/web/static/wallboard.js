@@ -15,9 +15,10 @@
     body.replaceChildren(...items.map((entry) => {
       const tr = document.createElement("tr");
       tr.dataset[key] = entry[key === "queue" ? "queue" : "username"];
-      cells(entry).forEach(([text, className]) => {
+      cells(entry).forEach(([text, className, meterValue]) => {
         const td = document.createElement("td");
-        td.textContent = String(text);
+        if (meterValue !== undefined) td.appendChild(meter(meterValue));
+        td.append(String(text));
         if (className) td.className = className;
         tr.appendChild(td);
       });
@@ -25,13 +26,22 @@
     }));
   }
 
+  // Service level as a bar: red under 60 %, amber under 80 %, green above (the browser's <meter>).
+  function meter(value) {
+    const bar = document.createElement("meter");
+    Object.assign(bar, { min: 0, max: 1, low: 0.6, high: 0.8, optimum: 1, value: value === null ? 0 : value });
+    return bar;
+  }
+
   function show(board) {
     document.querySelector('[data-field="at"]').textContent = board.at.slice(11, 19);
     document.querySelector('[data-field="answered"]').textContent = board.answered;
     document.querySelector('[data-field="abandoned"]').textContent = board.abandoned;
     document.querySelector('[data-field="service_level"]').textContent = percent(board.service_level);
+    document.getElementById("service-level-meter").value = board.service_level === null ? 0 : board.service_level;
     rows("queues", board.queues, "queue", (q) => [[q.queue], [q.waiting, "waiting"], [q.longest_wait_seconds],
-      [q.members], [q.members_free], [q.today.answered], [q.today.abandoned], [percent(q.service_level)]]);
+      [q.members], [q.members_free], [q.today.answered], [q.today.abandoned],
+      [` ${percent(q.service_level)}`, "", q.service_level]]);
     rows("agents", board.agents, "agent", (a) => [[a.display_name || a.username], [words(a.state), "state"],
       [words(a.reason)], [a.queues.join(", ")], [clock(a.since)], [a.phone]]);
     state.dataset.live = board.live ? "yes" : "no";
