@@ -117,6 +117,7 @@ class Settings:
     advisor_of_record: str = "assigned"  # assigned (customers.advisor_id), last_agent, or off
     advisor_last_agent_days: int = 90  # last_agent: the agent who answered them within this many days
     advisor_ring_seconds: int = 15  # ring the advisor this long before the queue takes over
+    queue_resync_seconds: int = 60  # the console re-reads Asterisk's queues this often (and on every reconnect)
     web_ami_link: bool = True  # `ivr web` keeps an AMI link for queue actions, screen pops and the wallboard
 
     # Secret per installation: national IDs are stored only as a hash keyed with it.

@@ -1,14 +1,13 @@
-"""The agent desk and the switchboard without Asterisk: a fake AMI peer that keeps queue members
-as Asterisk would, so each test shows what the console sent and what it stored.
+"""The agent desk and the switchboard without Asterisk: a fake AMI peer (ivr/testing/fake_ami.py) that keeps
+queue members as Asterisk would, so each test shows what the console sent and what it stored.
 
 The same paths run against the real Asterisk in tests/acceptance/test_agent_desk.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,90 +18,17 @@ from sqlalchemy import func, select
 from ivr.db.models import AgentStateChange, Call, CallbackRequest, CallbackStatus, QueueCall, QueueOutcome
 from ivr.db.session import session_scope
 from ivr.domain import callbacks
-from ivr.domain.users import ConsoleRole, create_user
+from ivr.domain.users import ConsoleRole, create_user, set_active
 from ivr.switchboard.board import Switchboard
-from ivr.telephony.ami import AmiMessage
-from ivr.telephony.ami_link import LinkStatus
-from ivr.telephony.errors import AmiConnectionError
 from ivr.testing.console import PASSWORD, csrf_token, log_in, make_user
+from ivr.testing.fake_ami import FakeAsterisk
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 
 
-class FakeAsterisk:
-    """Answers the console's AMI actions as Asterisk 22 does and keeps the queue members."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-        self.members: dict[tuple[str, str], dict[str, str]] = {}  # (queue, interface) -> headers
-        self.up = True
-        self.callbacks: dict[str, list[Callable[[AmiMessage], None]]] = {}
-        self.hooks: list[Callable[[], object]] = []
-
-    # -- the AmiLink surface the switchboard uses --
-    def register_event(self, name: str, callback: Callable[[AmiMessage], None]) -> None:
-        self.callbacks.setdefault(name, []).append(callback)
-
-    def on_connected(self, hook: Callable[[], object]) -> None:
-        self.hooks.append(hook)
-
-    def start(self) -> None:
-        for hook in self.hooks:
-            hook()
-
-    def stop(self) -> None:
-        self.up = False
-
-    def status(self) -> LinkStatus:
-        return LinkStatus(self.up, T0, 0, "")
-
-    def send_action(self, action: Mapping[str, Any], timeout: float | None = None) -> AmiMessage:
-        if not self.up:
-            raise AmiConnectionError("AMI link down")
-        self.sent.append(dict(action))
-        name, key = action["Action"], (action.get("Queue", ""), action.get("Interface", ""))
-        if name == "QueueAdd":
-            if key in self.members:
-                return _reply("Error", "Unable to add interface: Already there")
-            self.members[key] = {"Paused": "1" if action.get("Paused") == "true" else "0",
-                                 "PausedReason": action.get("Reason", "")}
-        elif name == "QueueRemove":
-            if self.members.pop(key, None) is None:
-                return _reply("Error", "Unable to remove interface: Not there")
-        elif name == "QueuePause":
-            for (queue, interface), member in self.members.items():
-                if interface == action["Interface"] and action.get("Queue", queue) == queue:
-                    member.update(Paused="1" if action["Paused"] == "true" else "0",
-                                  PausedReason=action.get("Reason", ""))
-        return _reply("Success", "")
-
-    def send_list_action(self, action: Mapping[str, Any], complete_event: str,
-                         timeout: float | None = None) -> tuple[AmiMessage, list[AmiMessage]]:
-        self.send_action(action)
-        queues = ("agents", "vip", "claims", "complaints")
-        events = [AmiMessage([("Event", "QueueParams"), ("Queue", queue)]) for queue in queues]
-        events += [AmiMessage([("Event", "QueueMember"), ("Queue", queue), ("Location", interface), ("Status", "1"),
-                               *member.items()]) for (queue, interface), member in self.members.items()]
-        return _reply("Success", "Queue status will follow"), events
-
-    def send_action_with_events(self, action: Mapping[str, Any], until: str,
-                                timeout: float | None = None) -> tuple[AmiMessage, Any]:
-        return self.send_action(action), SimpleNamespace(action_id=f"fake-{len(self.sent)}")
-
-    # -- what Asterisk would tell the console --
-    def emit(self, name: str, **headers: str) -> None:
-        event = AmiMessage([("Event", name), *headers.items()])
-        for callback in self.callbacks.get(name, []):
-            callback(event)
-
-
-def _reply(response: str, message: str) -> AmiMessage:
-    return AmiMessage([("Response", response), ("Message", message)])
-
-
 @pytest.fixture
 def asterisk() -> FakeAsterisk:
-    return FakeAsterisk()
+    return FakeAsterisk(connected_at=T0)
 
 
 @pytest.fixture
@@ -317,3 +243,16 @@ def test_call_back_now_takes_the_request_and_rings_the_agents_phone_first(desk_a
     originate = next(action for action in asterisk.sent if action["Action"] == "Originate")
     assert (originate["Channel"], originate["Context"], originate["Exten"]) == ("PJSIP/agent1", "hotline-callback", "s")
     assert "CALLBACK_NUMBER=+8613911110001" in originate["Variable"]
+
+
+def test_an_agent_switched_off_is_logged_out_and_the_resync_takes_their_phone_out(desk_app, board, asterisk):
+    client = _agent(desk_app)
+    _act(client, "log_in", queues=["vip", "claims"])
+
+    set_active("agent1", False)
+    board.resync()
+
+    assert asterisk.members == {}
+    with session_scope() as session:
+        last = session.scalars(select(AgentStateChange).order_by(AgentStateChange.id.desc())).first()
+    assert (last.state.value, last.source) == ("logged_out", "admin")

@@ -219,7 +219,7 @@ def test_waits_asterisk_no_longer_has_are_lost(small_book: SmallBook) -> None:
     answered("u3", None, "PJSIP/agent1", 5, T0 + timedelta(seconds=5))
     now = T0 + timedelta(minutes=5)
 
-    assert lost_unless_waiting({"u2"}, now) == 1
+    assert lost_unless_waiting({"u2"}, now, now) == 1
 
     assert [(_wait(u).outcome, _wait(u).left_at) for u in ("u1", "u2", "u3")] == [
         (QueueOutcome.LOST, now), (QueueOutcome.WAITING, None), (QueueOutcome.ANSWERED, T0 + timedelta(seconds=5))]
@@ -229,8 +229,16 @@ def test_with_no_caller_left_in_asterisk_every_wait_is_lost(small_book: SmallBoo
     joined("u1", GENERAL, STRANGER, T0)
     joined("u2", VIP, STRANGER, T0)
 
-    assert lost_unless_waiting(set(), T0 + timedelta(minutes=1)) == 2
+    assert lost_unless_waiting(set(), T0 + timedelta(minutes=1), T0 + timedelta(minutes=1)) == 2
     assert callers_waiting() == []
+
+
+def test_a_caller_who_joined_after_asterisk_was_read_is_not_judged_lost(small_book: SmallBook) -> None:
+    joined("u1", GENERAL, STRANGER, T0)
+    joined("u2", GENERAL, STRANGER, T0 + timedelta(seconds=2))  # joined while QueueStatus was on its way
+
+    assert lost_unless_waiting(set(), T0 + timedelta(seconds=1), T0 + timedelta(seconds=3)) == 1
+    assert [_wait(u).outcome for u in ("u1", "u2")] == [QueueOutcome.LOST, QueueOutcome.WAITING]
 
 
 def test_callers_waiting_are_the_open_waits_longest_first(small_book: SmallBook) -> None:

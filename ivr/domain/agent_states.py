@@ -114,10 +114,13 @@ def status_of(user_id: int) -> AgentStatus:
     return statuses[0]
 
 
-def agents(on_duty_only: bool = False) -> list[AgentStatus]:
-    """Every active agent with a phone and their state, by name; ``on_duty_only``: those logged in."""
-    statuses = _statuses(ConsoleUser.active.is_(True), ConsoleUser.role == ConsoleRole.AGENT,
-                         ConsoleUser.sip_endpoint.is_not(None))
+def agents(on_duty_only: bool = False, active_only: bool = True) -> list[AgentStatus]:
+    """Every active agent with a phone and their state, by name; ``on_duty_only``: those logged in;
+    ``active_only=False``: switched-off agents too (whose phones must leave the queues)."""
+    conditions = [ConsoleUser.role == ConsoleRole.AGENT, ConsoleUser.sip_endpoint.is_not(None)]
+    if active_only:
+        conditions.append(ConsoleUser.active.is_(True))
+    statuses = _statuses(*conditions)
     return [status for status in statuses if status.state is not AgentState.LOGGED_OUT or not on_duty_only]
 
 

@@ -104,11 +104,13 @@ def abandoned(unique_id: str, wait_seconds: int, now: datetime) -> AbandonOutcom
     return AbandonOutcome(outcome.request_id, outcome.merged, "")
 
 
-def lost_unless_waiting(waiting_unique_ids: set[str], now: datetime) -> int:
-    """After a reconnect: waits we still hold open but Asterisk no longer has ended unseen."""
+def lost_unless_waiting(waiting_unique_ids: set[str], seen_at: datetime, now: datetime) -> int:
+    """After reading Asterisk's queues at ``seen_at``: waits we hold open that began before then
+    but Asterisk no longer has ended unseen (a caller who joined since is not judged)."""
     with session_scope() as session:
         result = session.execute(update(QueueCall).where(
-            QueueCall.outcome == QueueOutcome.WAITING, QueueCall.unique_id.not_in(waiting_unique_ids))
+            QueueCall.outcome == QueueOutcome.WAITING, QueueCall.joined_at < seen_at,
+            QueueCall.unique_id.not_in(waiting_unique_ids))
             .values(outcome=QueueOutcome.LOST, left_at=now))
         return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -22,8 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ivr.config import get_settings
-from ivr.db.models import ConsoleRole, ConsoleUser
+from ivr.db.models import AgentState, ConsoleRole, ConsoleUser
 from ivr.db.session import session_scope
+from ivr.domain import agent_states
 from ivr.domain.errors import NotFound, ValidationError
 
 __all__ = ["ConsoleRole", "ConsoleUserView", "LoginOutcome", "LoginResult", "MIN_PASSWORD_LENGTH", "authenticate",
@@ -117,10 +118,16 @@ def set_password(username: str, password: str) -> None:
         user.password_hash, user.failed_logins, user.locked_until = password_hash, 0, None
 
 
-def set_active(username: str, active: bool) -> None:
-    """Switch a user off (they cannot log in; their sessions end at their next request) or on again."""
+def set_active(username: str, active: bool, now: datetime | None = None) -> None:
+    """Switch a user off (they cannot log in; their sessions end at their next request; an agent is
+    logged out of the queues, which the console's switchboard carries out in Asterisk) or on again."""
     with session_scope() as session:
-        _existing(session, username).active = active
+        user = _existing(session, username)
+        user.active = active
+        user_id = user.id
+    if not active and agent_states.status_of(user_id).state is not AgentState.LOGGED_OUT:
+        agent_states.record_change(user_id, AgentState.LOGGED_OUT, (), "", now or datetime.now(timezone.utc),
+                                   source="admin")
 
 
 def authenticate(username: str, password: str, now: datetime | None = None) -> LoginResult:

@@ -85,7 +85,7 @@ class AgentDesk:
         """
         members = {(routing_name(s.name), m.interface): m for s in snapshots for m in s.members}
         changes = 0
-        for agent in agent_states.agents():
+        for agent in agent_states.agents(active_only=False):
             for queue in ASTERISK_QUEUE:
                 change = self._difference(agent, queue, members.get((queue, agent.interface or "")))
                 if change is None:

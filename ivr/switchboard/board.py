@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+from ivr.config import get_settings
 from ivr.db.models import CallbackStatus
 from ivr.domain import callbacks, queue_calls
 from ivr.domain.agent_states import AgentAction, AgentStatus
@@ -29,6 +30,7 @@ from ivr.telephony.queues import QueueControl, QueueSnapshot
 
 log = logging.getLogger(__name__)
 
+STOP_SECONDS = 5.0
 STATUS_CACHE_SECONDS = 1.0  # wallboards refreshing together share one QueueStatus
 # "Call back now": the agent's phone rings first; when they answer, this dialplan context dials the customer.
 CALLBACK_CONTEXT = "hotline-callback"
@@ -51,22 +53,40 @@ class Switchboard:
         link.on_connected(self.resync)
         self._status_lock = threading.Lock()
         self._status_cache: tuple[float, list[QueueSnapshot]] | None = None
+        self._stopping = threading.Event()
+        self._resyncer = threading.Thread(target=self._resync_now_and_then, name="queue-resync", daemon=True)
 
     def start(self) -> None:
         self.link.start()
+        self._resyncer.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         self.link.stop()
+        if self._resyncer.is_alive():
+            self._resyncer.join(STOP_SECONDS)
+
+    def _resync_now_and_then(self) -> None:
+        while not self._stopping.wait(get_settings().queue_resync_seconds):
+            if not self.link.status().connected:
+                continue  # the reconnect resyncs
+            try:
+                self.resync()
+            except Exception:  # a dead database or a lost link: the next round tries again
+                log.exception("periodic queue resync failed")
 
     def link_status(self) -> LinkStatus:
         return self.link.status()
 
     def resync(self) -> None:
-        """After a (re)connect: Asterisk's queues in line with the record, unseen ends closed."""
+        """After a (re)connect, and every ``queue_resync_seconds``: Asterisk's queue members in line
+        with the record (an agent switched off, a change made while the link was down), waits that
+        ended unseen closed."""
+        seen_at = self._clock()
         snapshots = self.queues.status()
         self.desk.reconcile(snapshots)
         still_waiting = {entry.uniqueid for snapshot in snapshots for entry in snapshot.entries}
-        closed = queue_calls.lost_unless_waiting(still_waiting, self._clock())
+        closed = queue_calls.lost_unless_waiting(still_waiting, seen_at, self._clock())
         if closed:
             log.info("%d queue waits ended while the AMI link was down: marked lost", closed)
         with self._status_lock:
