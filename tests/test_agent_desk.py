@@ -1,7 +1,7 @@
 """The agent desk and the switchboard without Asterisk: a fake AMI peer (ivr/testing/fake_ami.py) that keeps
 queue members as Asterisk would, so each test shows what the console sent and what it stored.
 
-The same paths run against the real Asterisk in tests/acceptance/test_agent_desk.py.
+The same paths run against the real Asterisk in tests/acceptance/test_agent_desk_calls.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The desk's screen pop and the wallboard's refresh in Chromium, without Asterisk: the console has
 no AMI link here, so the page's stream polls the database and the wallboard reads the records.
 
-The same pages with a real AMI link and real calls: tests/acceptance/test_agent_desk.py.
+The same pages with a real AMI link and real calls: tests/acceptance/test_agent_desk_calls.py.
 """
 
 from __future__ import annotations
