@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
@@ -17,9 +18,14 @@ from ivr.domain.book_import import write_book
 from ivr.domain.routing import ROUND_THE_CLOCK
 from ivr.telephony.ami import AmiClient
 from ivr.testing.ami_replay import RECORDED_SECRET, AmiReplayServer
+from ivr.testing.browser import browser_unavailable, headless_chromium
 from ivr.testing.databases import fresh_database
+from ivr.testing.missing import missing
 from ivr.testing.small_book import SmallBook
 from ivr.web import create_app
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture
@@ -122,3 +128,14 @@ def logged_in(clients: Callable[..., AmiClient]) -> Callable[..., AmiClient]:
         return client
 
     return connect
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium (Debian's) for the session, for tests/browser and the acceptance tests;
+    each test opens its own context (cookies)."""
+    reason = browser_unavailable()
+    if reason is not None:
+        missing("browser", reason)
+    with headless_chromium() as chromium:
+        yield chromium

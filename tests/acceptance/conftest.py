@@ -27,13 +27,10 @@ from ivr.domain.sales_agents import set_agent_pin
 from ivr.testing.asterisk import LogWatcher, Sandbox, SandboxError
 from ivr.testing.databases import fresh_database
 from ivr.testing.hotline import HotlineServer
+from ivr.testing.missing import missing
 
 if TYPE_CHECKING:
     from ivr.testing.sip_caller import AgentPhone, SipCaller
-
-
-def _unavailable(reason: str) -> None:
-    (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(f"Asterisk sandbox unavailable: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +47,7 @@ def sandbox() -> Iterator[Sandbox]:
     except SandboxError as exc:
         if not exc.cannot_build:
             raise
-        _unavailable(str(exc))
+        missing("Asterisk sandbox", str(exc))
     yield sandbox
     if started_here:
         sandbox.stop()
@@ -62,7 +59,7 @@ def sip_caller(sandbox: Sandbox) -> Iterator[SipCaller]:
     try:
         from ivr.testing.sip_caller import SipCaller
     except ImportError as exc:  # pjsua2-python missing
-        _unavailable(f"pjsua2 cannot be imported: {exc}")
+        missing("Asterisk sandbox", f"pjsua2 cannot be imported: {exc}")
     with SipCaller() as caller:
         yield caller
 

@@ -8,7 +8,6 @@ the acceptance database; the FastAGI server is the session's ``hotline``.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 import re
 import time
@@ -25,7 +24,7 @@ from ivr.domain import callbacks
 from ivr.domain.users import ConsoleRole, put_user
 from ivr.switchboard.board import Switchboard
 from ivr.telephony.ami_link import AmiLink, Backoff
-from ivr.testing.browser import ConsoleServer, browser_unavailable, headless_chromium
+from ivr.testing.browser import ConsoleServer
 from ivr.testing.console import PASSWORD, csrf_token, log_in
 from ivr.testing.ivr_call import IvrCall
 
@@ -75,22 +74,13 @@ def agent_api(console: ConsoleServer) -> Iterator[FlaskClient]:
         _act(client, "log_out")
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    reason = browser_unavailable()
-    if reason is not None:
-        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(f"browser unavailable: {reason}")
-    with headless_chromium() as browser:
-        yield browser
-
-
 @pytest.fixture
-def browser_page(chromium: Any, console: ConsoleServer) -> Iterator[Callable[[str], Any]]:
+def browser_page(browser: Any, console: ConsoleServer) -> Iterator[Callable[[str], Any]]:
     """``open_as(username)``: a fresh browser context logged in through the form."""
     contexts = []
 
     def open_as(username: str) -> Any:
-        context = chromium.new_context(base_url=console.url)
+        context = browser.new_context(base_url=console.url)
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()

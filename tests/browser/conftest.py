@@ -6,30 +6,15 @@ except on CI, where that is a failure (`make test` installs both).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
-from ivr.testing.browser import ConsoleServer, browser_unavailable, headless_chromium
+from ivr.testing.browser import ConsoleServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
-
-
-def _unavailable(reason: str) -> None:
-    (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(f"browser unavailable: {reason}")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the session; each test gets its own context (cookies) in ``page``."""
-    reason = browser_unavailable()
-    if reason is not None:
-        _unavailable(reason)
-    with headless_chromium() as browser:
-        yield browser
 
 
 @pytest.fixture
