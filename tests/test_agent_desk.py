@@ -256,3 +256,12 @@ def test_an_agent_switched_off_is_logged_out_and_the_resync_takes_their_phone_ou
     with session_scope() as session:
         last = session.scalars(select(AgentStateChange).order_by(AgentStateChange.id.desc())).first()
     assert (last.state.value, last.source) == ("logged_out", "admin")
+
+
+def test_the_desk_says_when_asterisk_cannot_be_reached(desk_app, asterisk):
+    client = _agent(desk_app)
+    assert 'id="link-state"' not in client.get("/desk").get_data(as_text=True)
+
+    asterisk.up = False
+
+    assert "Asterisk cannot be reached" in client.get("/desk").get_data(as_text=True)

@@ -50,8 +50,10 @@ def switchboard() -> Switchboard:
 @desk.get("/desk")
 @login_required(TAKE_CALLS)
 def desk_page() -> str:
+    board: Switchboard | None = current_app.extensions.get("switchboard")
     return render_template("desk.html", status=agent_states.status_of(g.user.id), queues=routing.QUEUES,
-                           reasons=agent_states.pause_reasons(), last_pop=screen_pops.latest_pop_id(g.user.id))
+                           reasons=agent_states.pause_reasons(), last_pop=screen_pops.latest_pop_id(g.user.id),
+                           link=board.link_status() if board is not None else None)
 
 
 @desk.post("/desk/state")
