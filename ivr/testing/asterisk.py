@@ -74,10 +74,6 @@ class Sandbox:
         connection drops and dynamic queue members are forgotten."""
         self._run("restart", timeout=120)
 
-    def restart(self) -> None:
-        """Stop Asterisk and start it again (every channel, registration and AMI session is lost)."""
-        self._run("restart", timeout=120)
-
     def is_running(self) -> bool:
         try:
             self._run("status", timeout=10)
