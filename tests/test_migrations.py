@@ -77,3 +77,17 @@ def test_wrapup_and_callback_work_revision_downgrades_and_upgrades_again(databas
     assert {"assigned_to", "claimed_at", "attempts", "outcome_note", "closed_at"} <= _columns(
         database_url, "callback_requests")
     assert _schema_differences(database_url) == []
+
+
+def test_campaigns_revision_downgrades_and_upgrades_again(database_url: str) -> None:
+    campaign_tables = {"campaigns", "campaign_attempts", "do_not_call", "payment_reconciliation"}
+    downgrade(database_url, "0006_agent_states")
+    engine_for(database_url).dispose()
+
+    assert not campaign_tables & _tables(database_url)
+
+    upgrade(database_url)
+    engine_for(database_url).dispose()
+
+    assert campaign_tables <= _tables(database_url)
+    assert _schema_differences(database_url) == []

@@ -588,3 +588,139 @@ class ScreenPop(Base):
     number: Mapped[str] = mapped_column(String(32), default="")  # as the caller presented it
     queue: Mapped[str] = mapped_column(String(64), default="")  # empty when offered directly (advisor of record)
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# --- outbound campaigns: premium reminders, attempts, do-not-call ---------------------------------
+
+
+class CampaignState(str, enum.Enum):
+    """draft -> running <-> paused; any of them -> stopped, which is final (ivr/domain/campaigns.py)."""
+
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+class AttemptStatus(str, enum.Enum):
+    PLANNED = "planned"  # waiting for its dial time
+    SKIPPED = "skipped"  # a dial-time check said no (skip_reason)
+    DIALING = "dialing"  # claimed by one dialer; its originate carries channel_id
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    CONGESTION = "congestion"
+    FAILED = "failed"
+    INVALID_NUMBER = "invalid_number"  # never retried
+    CUSTOMER_HUNG_UP = "customer_hung_up"  # answered, then hung up before the message ended
+    MACHINE = "machine"  # an answering machine, when detected
+
+
+class DncSource(str, enum.Enum):
+    IVR_KEY_9 = "ivr_key_9"  # the customer pressed 9 in a campaign call
+    IMPORT = "import"  # `ivr dnc import`
+    AGENT = "agent"  # an agent or operator (`ivr dnc add`)
+
+
+class Campaign(Base):
+    """An outbound premium-reminder campaign: whom it selects, when and how often it may call.
+
+    Selection: in-force policies due within ``due_within_days``, policies in
+    their grace period (``include_grace``), or grace policies lapsing within
+    ``lapsing_within_days``; narrowed by product lines and sales branches
+    (comma-separated; empty means all). The window is local time in the
+    contact centre's zone and never outside 09:00-21:00.
+    """
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    message: Mapped[str] = mapped_column(Text)
+    due_within_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    include_grace: Mapped[bool] = mapped_column(default=False)
+    lapsing_within_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    product_lines: Mapped[str] = mapped_column(String(100), default="")
+    branches: Mapped[str] = mapped_column(Text, default="")
+    window_start: Mapped[str] = mapped_column(String(5))  # HH:MM, local
+    window_end: Mapped[str] = mapped_column(String(5))
+    max_attempts: Mapped[int] = mapped_column(Integer)  # per policy per cycle
+    min_gap_hours: Mapped[int] = mapped_column(Integer)  # between two attempts at one policy's cycle
+    max_channels: Mapped[int] = mapped_column(Integer)
+    calls_per_second: Mapped[float] = mapped_column()
+    state: Mapped[CampaignState] = mapped_column(_enum(CampaignState, "campaign_state"), default=CampaignState.DRAFT)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)  # the first start
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)  # the latest pause
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class CampaignAttempt(Base):
+    """One call (or planned call) of a campaign to one policy's holder for one due date.
+
+    The unique key (campaign, policy, cycle, attempt_no) is committed before
+    any dial, and ``planned -> dialing`` is one conditional UPDATE: a
+    redelivered task or a second worker can never dial the same attempt twice.
+    ``channel_id`` is the AMI ChannelId of the originate.
+    """
+
+    __tablename__ = "campaign_attempts"
+    __table_args__ = (UniqueConstraint("campaign_id", "policy_id", "cycle", "attempt_no",
+                                       name="uq_campaign_attempts_key"),
+                      Index("ix_campaign_attempts_policy_cycle", "policy_id", "cycle"),
+                      Index("ix_campaign_attempts_campaign_status", "campaign_id", "status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", name="fk_campaign_attempts_campaign"))
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id", name="fk_campaign_attempts_policy"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", name="fk_campaign_attempts_customer"))
+    cycle: Mapped[date] = mapped_column(Date)  # the due date being reminded
+    attempt_no: Mapped[int] = mapped_column(Integer)
+    number: Mapped[str] = mapped_column(String(32), index=True)  # E.164
+    status: Mapped[AttemptStatus] = mapped_column(_enum(AttemptStatus, "attempt_status"),
+                                                  default=AttemptStatus.PLANNED)
+    skip_reason: Mapped[str] = mapped_column(String(32), default="")
+    channel_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    key_pressed: Mapped[str | None] = mapped_column(String(1), nullable=True)
+    planned_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    duration_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class DoNotCall(Base):
+    """A number (and its customer, when known) no campaign may call until ``until``.
+
+    Rows are kept after they end (the history of opt-outs); a number is
+    blocked while any of its rows, or its customer's, lasts.
+    """
+
+    __tablename__ = "do_not_call"
+    __table_args__ = (Index("ix_do_not_call_number_until", "number", "until"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32))  # E.164
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", name="fk_do_not_call_customer"),
+                                                    nullable=True, index=True)
+    source: Mapped[DncSource] = mapped_column(_enum(DncSource, "dnc_source"))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    until: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PaymentReconciliation(Base):
+    """A customer said "I have already paid" (key 3): finance checks it; no more calls that cycle."""
+
+    __tablename__ = "payment_reconciliation"
+    __table_args__ = (UniqueConstraint("policy_id", "cycle", name="uq_payment_reconciliation_policy_cycle"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policies.id", name="fk_payment_reconciliation_policy"))
+    cycle: Mapped[date] = mapped_column(Date)
+    attempt_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaign_attempts.id", name="fk_payment_reconciliation_attempt"), nullable=True)
+    reported_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
