@@ -119,6 +119,13 @@ class Settings:
     advisor_ring_seconds: int = 15  # ring the advisor this long before the queue takes over
     queue_resync_seconds: int = 60  # the console re-reads Asterisk's queues this often (and on every reconnect)
     web_ami_link: bool = True  # `ivr web` keeps an AMI link for queue actions, screen pops and the wallboard
+    # Outbound campaigns (ivr/domain/campaigns.py, ivr/domain/dnc.py; docs/campaigns.md): defaults of a new campaign
+    campaign_window: str = "09:00-20:00"  # local calling window; never outside 09:00-21:00
+    campaign_max_attempts: int = 3  # calls per policy per due date, across campaigns
+    campaign_min_gap_hours: int = 4  # between two calls about one policy's due date
+    campaign_max_channels: int = 10  # concurrent calls of one campaign
+    campaign_calls_per_second: float = 1.0  # call starts per second of one campaign
+    dnc_min_months: int = 6  # an opt-out (do-not-call) lasts at least this long
 
     # Secret per installation: national IDs are stored only as a hash keyed with it.
     # DEVELOPMENT DEFAULT, NOT SECRET: production sets IVR_NATIONAL_ID_SALT to a long
