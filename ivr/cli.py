@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -16,6 +16,7 @@ from ivr.logs import configure_logging
 
 if TYPE_CHECKING:
     from ivr.domain.book_import import UpsertCounts
+    from ivr.domain.campaigns import CampaignView
 
 T = TypeVar("T")
 
@@ -335,6 +336,182 @@ def complaints_flag_overdue() -> None:
     from ivr.domain.complaints import flag_overdue
 
     click.echo(f"{flag_overdue()} tickets newly flagged overdue")
+
+
+@main.group()
+def campaigns() -> None:
+    """Outbound premium-reminder campaigns: define, plan, start, pause, stop (docs/campaigns.md)."""
+
+
+@campaigns.command("create")
+@click.argument("name")
+@click.option("--message", required=True, help="What the call is about, e.g. 'premium due reminder'.")
+@click.option("--due-within", "due_within_days", type=click.IntRange(0, 366), default=None,
+              help="Select in-force policies whose premium falls due within this many days.")
+@click.option("--grace", "include_grace", is_flag=True, help="Select policies in their grace period.")
+@click.option("--lapsing-within", "lapsing_within_days", type=click.IntRange(0, 366), default=None,
+              help="Select grace-period policies that lapse within this many days.")
+@click.option("--line", "product_lines", multiple=True, type=click.Choice(["life", "health", "motor"]),
+              help="Only these product lines (repeat for several; default: all).")
+@click.option("--branch", "branches", multiple=True, help="Only policies sold by this branch (repeatable).")
+@click.option("--window", default=None, help="Local calling window HH:MM-HH:MM (default: setting campaign_window); "
+                                             "never within 21:00-09:00.")
+@click.option("--max-attempts", type=int, default=None, help="Calls per policy per due date (default 3).")
+@click.option("--min-gap-hours", type=int, default=None, help="Hours between two calls about one due date (4).")
+@click.option("--max-channels", type=int, default=None, help="Concurrent calls (default: campaign_max_channels).")
+@click.option("--calls-per-second", type=float, default=None,
+              help="Call starts per second (default: campaign_calls_per_second).")
+@click.option("--by", "created_by", default="cli", show_default=True, help="Who creates it (kept on the campaign).")
+def campaigns_create(name: str, created_by: str, **criteria: object) -> None:
+    """Create campaign NAME as a draft; choose whom it calls with --due-within, --grace or --lapsing-within."""
+    from ivr.domain.campaigns import CampaignSpec, ProductLine, create_campaign
+
+    lines = tuple(ProductLine(line) for line in criteria.pop("product_lines"))  # type: ignore[union-attr]
+    with _domain_errors():
+        view = create_campaign(CampaignSpec(name=name, product_lines=lines, **criteria),  # type: ignore[arg-type]
+                               created_by, _now())
+    click.echo(f"campaign {view.name} created ({view.state.value}), calling {view.window_start:%H:%M}-"
+               f"{view.window_end:%H:%M}, at most {view.max_attempts} calls {view.min_gap_hours} h apart")
+
+
+@campaigns.command("list")
+def campaigns_list() -> None:
+    """Every campaign: state, window, who created it."""
+    from ivr.domain.campaigns import list_campaigns
+
+    for view in list_campaigns():
+        click.echo(f"{view.id:>4}  {view.name:<30} {view.state.value:<8} {view.window_start:%H:%M}-"
+                   f"{view.window_end:%H:%M}  by {view.created_by}")
+
+
+@campaigns.command("show")
+@click.argument("name")
+def campaigns_show(name: str) -> None:
+    """Campaign NAME: its selection and its figures so far."""
+    from ivr.domain.campaigns import campaign_by_name, campaign_figures
+
+    with _domain_errors():
+        view = campaign_by_name(name)
+        figures = campaign_figures(view.id)
+    selection = [f"due within {view.due_within_days} days" if view.due_within_days is not None else "",
+                 "in grace" if view.include_grace else "",
+                 f"lapsing within {view.lapsing_within_days} days" if view.lapsing_within_days is not None else ""]
+    click.echo(f"{view.name} ({view.state.value}): {view.message}")
+    click.echo(f"  selects: {', '.join(filter(None, selection))}; lines: "
+               f"{', '.join(line.value for line in view.product_lines) or 'all'}; branches: "
+               f"{', '.join(view.branches) or 'all'}")
+    click.echo(f"  targets {figures.targets}, attempts {figures.attempts}, dialled {figures.dialled}, "
+               f"reached {figures.reached} (contact rate {figures.contact_rate:.0%})")
+    click.echo(f"  agent requests {figures.agent_requests}, remind later {figures.remind_later}, "
+               f"already paid {figures.already_paid}, opt-outs {figures.opt_outs}, "
+               f"abandoned {figures.abandoned} ({figures.abandoned_rate:.1%})")
+    for reason, count in sorted(figures.skipped_by_reason.items()):
+        click.echo(f"  skipped ({reason}): {count}")
+
+
+@campaigns.command("start")
+@click.argument("name")
+def campaigns_start(name: str) -> None:
+    """Start (or resume) campaign NAME."""
+    from ivr.domain.campaigns import start_campaign
+
+    _campaign_move(name, start_campaign)
+
+
+@campaigns.command("pause")
+@click.argument("name")
+def campaigns_pause(name: str) -> None:
+    """Pause campaign NAME: its planned calls wait until it starts again."""
+    from ivr.domain.campaigns import pause_campaign
+
+    _campaign_move(name, pause_campaign)
+
+
+@campaigns.command("stop")
+@click.argument("name")
+def campaigns_stop(name: str) -> None:
+    """Stop campaign NAME for good: its planned calls are never made."""
+    from ivr.domain.campaigns import stop_campaign
+
+    _campaign_move(name, stop_campaign)
+
+
+def _campaign_move(name: str, move: Callable[[int, datetime], CampaignView]) -> None:
+    from ivr.domain.campaigns import campaign_by_name
+
+    with _domain_errors():
+        view = move(campaign_by_name(name).id, _now())
+    click.echo(f"campaign {view.name} is {view.state.value}")
+
+
+@campaigns.command("plan")
+@click.argument("name")
+def campaigns_plan(name: str) -> None:
+    """Select campaign NAME's policies now and plan a first call for each new one (safe to repeat)."""
+    from ivr.domain.campaigns import campaign_by_name, plan_attempts
+
+    with _domain_errors():
+        counts = plan_attempts(campaign_by_name(name).id, _now())
+    click.echo(f"{counts.selected} selected, {counts.planned} newly planned, {counts.already_planned} already planned")
+
+
+@main.group()
+def dnc() -> None:
+    """Do-not-call: numbers no campaign may call, each for at least dnc_min_months (docs/campaigns.md)."""
+
+
+@dnc.command("add")
+@click.argument("number")
+@click.option("--reason", default="", help="Why (kept with the entry).")
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Last day (default and minimum: dnc_min_months from now).")
+def dnc_add(number: str, reason: str, until: datetime | None) -> None:
+    """Put NUMBER (any written form) on the do-not-call list, effective at once."""
+    from ivr.domain.dnc import DncSource, end_of_day, opt_out
+
+    with _domain_errors():
+        entry = opt_out(number, None, DncSource.AGENT, _now(), reason, end_of_day(until.date()) if until else None)
+    click.echo(f"{entry.number} is not called until {entry.until:%Y-%m-%d}")
+
+
+@dnc.command("list")
+@click.option("--all", "include_ended", is_flag=True, help="Also the entries that have ended.")
+def dnc_list(include_ended: bool) -> None:
+    """The do-not-call entries in force (newest first)."""
+    from ivr.domain.dnc import list_dnc
+
+    for entry in list_dnc(_now(), include_ended):
+        click.echo(f"{entry.number:<16} until {entry.until:%Y-%m-%d}  {entry.source.value:<9} "
+                   f"from {entry.created_at:%Y-%m-%d}  {entry.reason}")
+
+
+@dnc.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip-invalid", is_flag=True,
+              help="Add the good rows and report the bad ones (default: any bad row adds nothing).")
+def dnc_import(file: Path, skip_invalid: bool) -> None:
+    """Add the numbers of a UTF-8 CSV FILE: columns number, and optionally reason and until (YYYY-MM-DD).
+
+    Bad rows are listed as FILE:LINE: REASON and make the command exit with status 1.
+    """
+    from ivr.domain.book_import import BookFileError
+    from ivr.domain.dnc import import_dnc
+
+    try:
+        report = import_dnc(file, _now(), skip_invalid)
+    except BookFileError as error:
+        raise click.ClickException(str(error)) from None
+    for problem in report.problems:
+        click.echo(str(problem), err=True)
+    click.echo(f"{report.added} numbers added to do-not-call")
+    if not report.written:
+        click.echo("nothing imported: correct the rows above, or use --skip-invalid", err=True)
+    if report.problems:
+        raise SystemExit(1)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 @main.command("worker")
