@@ -4,9 +4,11 @@ PYTHON ?= python3.11
 VENV := .venv
 IVR := $(VENV)/bin/ivr
 STAMP := $(VENV)/.installed
-CHROMIUM := /usr/bin/chromium
+# Debian packages the tests drive on this machine (the sandbox has its own): the browser
+# tests' chromium, and espeak-ng for the prompt-build tests. Each is /usr/bin/<package>.
+TEST_PACKAGES := /usr/bin/chromium /usr/bin/espeak-ng
 
-.PHONY: run test setup browser db demo-data sandbox sandbox-stop agi worker call bench clean help
+.PHONY: run test setup test-packages browser db demo-data sandbox sandbox-stop agi worker call bench clean help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -14,7 +16,7 @@ help: ## list targets
 run: setup db demo-data ## set up everything and start Asterisk, the FastAGI server and a worker
 	@scripts/run
 
-test: setup browser ## set up and run every test, real calls and the browser included
+test: setup test-packages ## set up and run every test, real calls and the browser included
 	$(VENV)/bin/pytest
 
 setup: $(STAMP) ## create the virtual environment and install the project
@@ -26,17 +28,19 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	@touch $@
 
-browser: $(CHROMIUM) ## Debian's chromium, which the browser tests drive (tests/browser)
+test-packages: $(TEST_PACKAGES) ## the Debian packages the tests drive: chromium, espeak-ng
 
-# Only tests need it, so `make run` does not. Where it cannot be installed we say why and the
-# browser tests skip (CI fails them).
-$(CHROMIUM):
+browser: /usr/bin/chromium ## Debian's chromium, which the browser tests drive (tests/browser)
+
+# Only tests need them, so `make run` does not. Where one cannot be installed we say why and
+# its tests skip (CI fails them).
+$(TEST_PACKAGES):
 	@if [ "$$(id -u)" != 0 ]; then \
-	  echo "Browser tests need Debian's chromium and skip without it: as root, run" \
-	       "'apt-get install --no-install-recommends chromium' (or 'sudo make browser')"; \
+	  echo "Some tests need Debian's $(notdir $@) and skip without it: as root, run" \
+	       "'apt-get install --no-install-recommends $(notdir $@)' (or 'sudo make test-packages')"; \
 	else \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
-	  || echo "chromium could not be installed with apt-get: the browser tests will skip"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(notdir $@); } \
+	  || echo "$(notdir $@) could not be installed with apt-get: its tests will skip"; \
 	fi
 
 db: setup ## create or migrate the database
@@ -62,8 +66,9 @@ worker: setup ## run only a Celery worker, with beat inside it
 call: setup ## place a demo call to the hotline as the demo customer
 	$(IVR) call 95519 --from 13800138000 --dtmf 1 --dtmf 19800517 --dtmf-delay 5 --hold 90
 
-bench: setup ## AGI load benchmark (see docs/benchmarks.md)
+bench: setup ## AGI load and screen-pop latency benchmarks (see docs/benchmarks.md)
 	$(VENV)/bin/python bench/agi_load.py --sessions 1 50 500
+	$(VENV)/bin/python bench/screen_pop.py --agents 1 20 100
 
 clean: sandbox-stop ## remove the virtual environment and local data (not the sandbox cache)
 	rm -rf $(VENV) var/hotline.db var/celery-*.db var/celerybeat-schedule* var/log/worker.log

@@ -450,7 +450,9 @@ class AmiClient(Manager):
         self._abort("closed by the client")
         current = threading.current_thread()
         for thread in (self._reader, self._dispatcher):
-            if thread is not None and thread is not current:
+            # ident is None for a thread connect() made but has not started yet (close() from another
+            # thread in that instant): it starts on a shut socket and ends by itself.
+            if thread is not None and thread is not current and thread.ident is not None:
                 thread.join(timeout)
 
     def _abort(self, reason: str, sock: socket.socket | None = None) -> None:

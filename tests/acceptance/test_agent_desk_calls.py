@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 import re
+from contextlib import contextmanager
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -123,6 +124,18 @@ def _in_one_bridge(sandbox, *channel_prefixes: str) -> bool:
     bridges = {next((bridge for name, (state, bridge) in channels.items()
                      if name.startswith(prefix) and state == "Up"), "") for prefix in channel_prefixes}
     return len(bridges) == 1 and "" not in bridges
+
+
+@contextmanager
+def desk_agent_is_li_leis_advisor() -> Iterator[None]:
+    with session_scope() as session:
+        li_lei = session.scalar(select(Customer).where(Customer.customer_no == "AT000001"))
+        li_lei.advisor_id = session.scalar(select(ConsoleUser.id).where(ConsoleUser.username == AGENT))
+    try:
+        yield
+    finally:
+        with session_scope() as session:
+            session.execute(update(Customer).where(Customer.customer_no == "AT000001").values(advisor_id=None))
 
 
 def test_vip_caller_reaches_the_agent_logged_in_through_the_api_and_pops_on_their_desk(
@@ -244,6 +257,9 @@ def test_call_back_now_rings_the_agents_phone_then_dials_the_customer(agent_api,
     asterisk_log.wait_for(rf"HOTLINE callback id={request_id} number=\+8613911110001 trunk=outbound$", timeout=20)
     asterisk_log.wait_for(r'Dial\("PJSIP/agent2-[^"]+", "PJSIP/\+8613911110001@outbound,60"\)', timeout=10)
     ringing.hangup()
+    finished = agent_api.post(f"/api/callbacks/{request_id}/finish", json={"outcome": "done", "note": "called"},
+                              headers={"X-CSRF-Token": csrf_token(agent_api)})
+    assert finished.get_json()["status"] == "done"  # and the number has no request left outstanding
 
 
 def test_after_an_asterisk_restart_the_link_reconnects_and_the_paused_agent_is_back_in_the_queue(
@@ -268,10 +284,7 @@ def test_caller_with_an_advisor_of_record_who_is_free_reaches_them_first(
         switchboard, agent_api, agent_phone, sip_caller, asterisk_log):
     phone = agent_phone(ENDPOINT)
     _act(agent_api, "log_in", queues=["complaints"])  # logged in and free, but not in Li Lei's queue
-    with session_scope() as session:
-        li_lei = session.scalar(select(Customer).where(Customer.customer_no == "AT000001"))
-        li_lei.advisor_id = session.scalar(select(ConsoleUser.id).where(ConsoleUser.username == AGENT))
-    try:
+    with desk_agent_is_li_leis_advisor():
         call = _to_agent_as_li_lei(sip_caller, asterisk_log)
         asterisk_log.wait_for(rf"HOTLINE advisor endpoint={ENDPOINT} ring=15$", timeout=40)
         answered = phone.wait_for_call(20)
@@ -281,6 +294,16 @@ def test_caller_with_an_advisor_of_record_who_is_free_reaches_them_first(
         assert pop["customer"]["identity"]["name"] == "Li Lei"
         assert any("offered first to their advisor" in step for step in pop["call"]["path"]["steps"])
         call.hang_up()
-    finally:
-        with session_scope() as session:
-            session.execute(update(Customer).where(Customer.customer_no == "AT000001").values(advisor_id=None))
+
+
+def test_an_advisor_who_does_not_answer_in_time_leaves_the_caller_to_the_queue(
+        switchboard, agent_api, agent_phone, sip_caller, asterisk_log):
+    phone = agent_phone(ENDPOINT, answer_after=60)  # rings, never answers within advisor_ring_seconds
+    _act(agent_api, "log_in", queues=["complaints"])
+    with desk_agent_is_li_leis_advisor():
+        call = _to_agent_as_li_lei(sip_caller, asterisk_log)
+        asterisk_log.wait_for(rf"HOTLINE advisor endpoint={ENDPOINT} ring=15$", timeout=40)
+        ringing = phone.wait_for_call(10)
+        asterisk_log.wait_for(rf'Queue\("{re.escape(call.channel)}", "vip"', timeout=25)  # after the ring time
+        ringing.wait_disconnected(10)  # the advisor's phone stopped ringing
+        call.hang_up()
