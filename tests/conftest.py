@@ -19,7 +19,7 @@ from ivr.domain.routing import ROUND_THE_CLOCK
 from ivr.telephony.ami import AmiClient
 from ivr.testing.ami_replay import RECORDED_SECRET, AmiReplayServer
 from ivr.testing.browser import browser_unavailable, headless_chromium
-from ivr.testing.databases import fresh_database
+from ivr.testing.databases import fresh_database, made_current
 from ivr.testing.missing import missing
 from ivr.testing.small_book import SmallBook
 from ivr.web import create_app
@@ -37,13 +37,8 @@ def database_url(tmp_path: Path) -> Iterator[str]:
     test's own, dropped afterwards (see ivr/testing/databases.py). The
     previous settings are restored afterwards.
     """
-    with fresh_database(tmp_path) as url:
-        previous = get_settings()
-        set_settings(previous.replace(database_url=url))
-        try:
-            yield url
-        finally:
-            set_settings(previous)
+    with fresh_database(tmp_path) as url, made_current(url):
+        yield url
 
 
 @pytest.fixture

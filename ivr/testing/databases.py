@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from ivr.config import get_settings, set_settings
 from ivr.db.migrate import upgrade
 from ivr.db.session import engine_for
 
@@ -24,9 +25,13 @@ TEST_DATABASE_URL_ENV = "IVR_TEST_DATABASE_URL"
 
 
 @contextmanager
-def fresh_database(folder: Path, name: str = "hotline-test") -> Iterator[str]:
-    """The URL of a new, migrated, empty database, removed on exit."""
-    server_url = os.environ.get(TEST_DATABASE_URL_ENV)
+def fresh_database(folder: Path, name: str = "hotline-test", server_url: str | None = None) -> Iterator[str]:
+    """The URL of a new, migrated, empty database, removed on exit.
+
+    A PostgreSQL ``server_url`` (default: ``IVR_TEST_DATABASE_URL``, if set) gets a schema
+    of its own; otherwise a SQLite file ``<folder>/<name>.db``, replaced if it exists.
+    """
+    server_url = server_url or os.environ.get(TEST_DATABASE_URL_ENV)
     with _postgres_schema(server_url) if server_url else _sqlite_file(folder, name) as url:
         upgrade(url)
         try:
@@ -36,7 +41,20 @@ def fresh_database(folder: Path, name: str = "hotline-test") -> Iterator[str]:
 
 
 @contextmanager
+def made_current(url: str) -> Iterator[str]:
+    """``url`` as the process-wide database (the settings) until exit; the previous settings restored."""
+    previous = get_settings()
+    set_settings(previous.replace(database_url=url))
+    try:
+        yield url
+    finally:
+        set_settings(previous)
+
+
+@contextmanager
 def _sqlite_file(folder: Path, name: str) -> Iterator[str]:
+    for stale in folder.glob(f"{name}.db*"):  # with its -wal and -shm files
+        stale.unlink()
     yield f"sqlite:///{folder / (name + '.db')}"
 
 
