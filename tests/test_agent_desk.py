@@ -171,7 +171,8 @@ def test_abandon_in_queue_opens_one_callback_and_a_second_abandon_merges(board, 
 def test_agent_connect_pops_the_call_on_the_agents_desk_once(desk_app, board, asterisk):
     client = _agent(desk_app)
     _queue_call(asterisk, "2.1", "13911110001", "vip")
-    seen = board.pops.version
+    agent_id = client.get("/api/agent/state").get_json()["user_id"]
+    seen, others = board.pops.of(agent_id).version, board.pops.of(agent_id + 1).version
 
     for _ in range(2):
         asterisk.emit("AgentConnect", Queue="vip", Uniqueid="2.1", CallerIDNum="13911110001",
@@ -179,7 +180,8 @@ def test_agent_connect_pops_the_call_on_the_agents_desk_once(desk_app, board, as
 
     card = client.get("/api/screen-pops/latest").get_json()
     assert (card["pop"]["call_unique_id"], card["pop"]["queue"], card["customer_id"]) == ("2.1", "vip", None)
-    assert board.pops.version == seen + 1
+    assert board.pops.of(agent_id).version == seen + 1  # woken once, for this agent only
+    assert board.pops.of(agent_id + 1).version == others
     with session_scope() as session:
         row = session.scalar(select(QueueCall).where(QueueCall.unique_id == "2.1"))
         assert (row.outcome, row.wait_seconds, row.agent_interface) == (QueueOutcome.ANSWERED, 3, "PJSIP/agent1")

@@ -22,7 +22,7 @@ from ivr.domain.errors import InvalidTransition, ValidationError
 from ivr.domain import agent_states
 from ivr.switchboard.agent_desk import AgentDesk, AsteriskRefused, AsteriskUnavailable
 from ivr.switchboard.queue_events import QueueEvents
-from ivr.switchboard.signal import Signal
+from ivr.switchboard.signal import Signals
 from ivr.switchboard.wallboard import Wallboard, build_wallboard
 from ivr.telephony.ami_link import AmiLink, LinkStatus
 from ivr.telephony.errors import AmiActionError, AmiConnectionError, AmiTimeout
@@ -44,7 +44,7 @@ class Switchboard:
     def __init__(self, link: AmiLink, clock: Callable[[], datetime] = _utcnow) -> None:
         self.link = link
         self.queues = QueueControl(link)
-        self.pops = Signal()
+        self.pops = Signals()  # per agent
         self._clock = clock
         self.desk = AgentDesk(self.queues, clock)
         self._events = QueueEvents(clock, self.pops.notify)

@@ -25,9 +25,9 @@ Clock = Callable[[], datetime]
 
 
 class QueueEvents:
-    """The handlers, with the clock and what to wake when a pop is stored."""
+    """The handlers, with the clock and what to wake (given the agent's user id) when a pop is stored."""
 
-    def __init__(self, clock: Clock, popped: Callable[[], None]) -> None:
+    def __init__(self, clock: Clock, popped: Callable[[int], None]) -> None:
         self._clock = clock
         self._popped = popped
 
@@ -73,7 +73,7 @@ class QueueEvents:
     def _pop(self, agent_id: int, unique_id: str, number: str, queue: str) -> None:
         if screen_pops.record_pop(agent_id, unique_id, number, queue, self._clock()) is not None:
             log.info("screen pop of %s for console user %s", unique_id, agent_id, extra={"unique_id": unique_id})
-            self._popped()
+            self._popped(agent_id)
 
 
 def _seconds(value: str | None) -> int:

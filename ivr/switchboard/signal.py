@@ -31,3 +31,19 @@ class Signal:
         with self._changed:
             self._changed.wait_for(lambda: self._version != seen, timeout)
             return self._version
+
+
+class Signals:
+    """One ``Signal`` per key (a console user): a pop wakes only the desks of the agent it is for,
+    so its cost does not grow with the number of desks open (docs/benchmarks.md)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._signals: dict[int, Signal] = {}
+
+    def of(self, key: int) -> Signal:
+        with self._lock:
+            return self._signals.setdefault(key, Signal())
+
+    def notify(self, key: int) -> None:
+        self.of(key).notify()

@@ -108,7 +108,7 @@ def desk_events() -> Response:
     last_seen = _last_event_id()
     board: Switchboard | None = current_app.extensions.get("switchboard")
     # With the switchboard in this process a pop wakes the stream at once; without, it polls.
-    signal, poll = (board.pops, STREAM_WAKE_SECONDS) if board is not None else (_NO_SWITCHBOARD, 1.0)
+    signal, poll = (board.pops.of(user_id), STREAM_WAKE_SECONDS) if board is not None else (_NO_SWITCHBOARD, 1.0)
 
     def stream() -> Iterator[str]:
         nonlocal last_seen
