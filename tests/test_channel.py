@@ -1,6 +1,8 @@
 """What the flows learn about a call from the AGI environment (all untrusted)."""
 
-from ivr.telephony.channel import CallInfo, flow_name
+from test_agi_protocol import session_with
+
+from ivr.telephony.channel import AgiChannel, CallInfo, flow_name
 
 
 def env(**values: str) -> dict[str, str]:
@@ -35,3 +37,11 @@ def test_flow_name_from_fastagi_url_and_from_process_agi_path():
     assert flow_name({"agi_request": "agi://127.0.0.1:4573/hotline"}) == "hotline"
     assert flow_name({"agi_request": "/opt/hotline/agi/hotline"}) == "hotline"
     assert flow_name({"agi_request": "/usr/share/asterisk/agi-bin/claims.agi"}) == "claims"
+
+
+def test_a_channel_variable_set_by_whoever_made_the_call_is_read_and_an_unset_one_is_empty():
+    session, writer = session_with("200 result=1 (42)\n200 result=0\n")
+    channel = AgiChannel(session)
+    assert channel.get_variable("CAMPAIGN_ATTEMPT") == "42"
+    assert channel.get_variable("NOT_SET") == ""
+    assert writer.getvalue().startswith(b'GET VARIABLE "CAMPAIGN_ATTEMPT"\n')

@@ -43,11 +43,12 @@ from ivr.domain.dnc import blocked
 from ivr.domain.errors import InvalidTransition, NotFound, ValidationError
 from ivr.domain.routing import load_holidays
 
-__all__ = ["AttemptStatus", "CampaignFigures", "CampaignSpec", "CampaignState", "CampaignView", "DialAction",
-           "DialDecision", "PlanCounts", "ProductLine", "RecordedResult", "Target", "begin_attempt", "campaign_by_name",
-           "campaign_figures", "create_campaign", "dial_decision", "get_campaign", "list_campaigns",
-           "pause_campaign", "plan_attempts", "record_result", "report_paid", "retry_after", "select_targets",
-           "skip_attempt", "start_campaign", "stop_campaign", "update_campaign"]
+__all__ = ["AttemptCallFacts", "AttemptStatus", "CampaignFigures", "CampaignSpec", "CampaignState", "CampaignView",
+           "DialAction", "DialDecision", "PlanCounts", "ProductLine", "RecordedResult", "Target",
+           "attempt_call_facts", "begin_attempt", "campaign_by_name", "campaign_figures", "create_campaign",
+           "dial_decision", "get_campaign", "list_campaigns", "pause_campaign", "plan_attempts", "record_result",
+           "remind_later", "report_paid", "retry_after", "select_targets", "skip_attempt", "start_campaign",
+           "stop_campaign", "update_campaign"]
 
 # No campaign calls outside these local hours, whatever a campaign or a setting says.
 EARLIEST_CALL, LATEST_CALL = time(9, 0), time(21, 0)
@@ -149,6 +150,21 @@ class RecordedResult:
     status: AttemptStatus
     retry_attempt_id: int | None  # the next attempt planned for a busy or unanswered call
     retry_not_before: datetime | None
+
+
+@dataclass(frozen=True)
+class AttemptCallFacts:
+    """What the reminder call needs about an attempt: whom we called, in which language, for what."""
+
+    attempt_id: int
+    customer_id: int
+    language: str
+    birth_year: int  # asked for before any policy detail is spoken
+    policy_id: int
+    policy_no: str
+    number: str  # E.164, as dialled
+    cycle: date  # the due date being reminded
+    amount: Decimal
 
 
 @dataclass(frozen=True)
@@ -572,12 +588,49 @@ def _plan_retry(session: Session, attempt: CampaignAttempt, status: AttemptStatu
     delay = retry_after(status, attempt.attempt_no)
     if delay is None or attempt.attempt_no >= campaign.max_attempts:
         return None
-    not_before = now + max(delay, timedelta(hours=campaign.min_gap_hours))
+    return _plan_next(session, attempt, now + max(delay, timedelta(hours=campaign.min_gap_hours)), now)
+
+
+def remind_later(attempt_id: int, wanted: datetime, now: datetime) -> datetime | None:
+    """"Remind me later" (key 2): plan the next attempt for ``wanted``, or the first calling moment after it.
+
+    The moment is inside the campaign's window on a day that is not a holiday
+    and at least ``min_gap_hours`` from now; None when the attempt was the
+    campaign's last (``max_attempts``): no call is planned.
+    """
+    settings = get_settings()
+    with session_scope() as session:
+        attempt = _attempt(session, attempt_id)
+        campaign = _campaign(session, attempt.campaign_id)
+        if attempt.attempt_no >= campaign.max_attempts:
+            return None
+        moment = next_call_time(max(wanted, now + timedelta(hours=campaign.min_gap_hours)),
+                                time.fromisoformat(campaign.window_start), time.fromisoformat(campaign.window_end),
+                                load_holidays(settings.holidays), settings.zone())
+        return _plan_next(session, attempt, moment, now).not_before
+
+
+def _plan_next(session: Session, attempt: CampaignAttempt, not_before: datetime, now: datetime) -> CampaignAttempt:
+    """The attempt after ``attempt``, planned for ``not_before`` unless it exists already."""
     key = {"campaign_id": attempt.campaign_id, "policy_id": attempt.policy_id, "cycle": attempt.cycle,
            "attempt_no": attempt.attempt_no + 1}
     insert_if_absent(session, CampaignAttempt, **key, customer_id=attempt.customer_id, number=attempt.number,
                      status=AttemptStatus.PLANNED, skip_reason="", planned_at=now, not_before=not_before)
-    return session.scalar(select(CampaignAttempt).filter_by(**key))
+    planned = session.scalar(select(CampaignAttempt).filter_by(**key))
+    assert planned is not None  # inserted, or there already
+    return planned
+
+
+def attempt_call_facts(attempt_id: int) -> AttemptCallFacts:
+    """The customer, policy and cycle of an attempt, for the reminder call (ivr/flows/renewal_reminder.py)."""
+    with session_scope() as session:
+        attempt = _attempt(session, attempt_id)
+        policy = session.get(Policy, attempt.policy_id)
+        assert policy is not None  # a foreign key
+        return AttemptCallFacts(attempt_id=attempt.id, customer_id=attempt.customer_id,
+                                language=policy.holder.language, birth_year=policy.holder.birth_date.year,
+                                policy_id=policy.id, policy_no=policy.policy_no, number=attempt.number,
+                                cycle=attempt.cycle, amount=Decimal(policy.premium))
 
 
 def report_paid(policy_id: int, cycle: date, attempt_id: int | None, now: datetime) -> bool:

@@ -36,6 +36,14 @@ class TransferToAgent(Exception):
         self.reason = reason
 
 
+class TooManyAttempts(TransferToAgent):
+    """``max_attempts`` wrong or missing entries: a person by default; a flow
+    that must not hand the call over (an unverified campaign call) catches it."""
+
+    def __init__(self) -> None:
+        super().__init__("too_many_attempts")
+
+
 @dataclass
 class CallState:
     """What the IVR has learned about the caller so far."""
@@ -158,7 +166,7 @@ class Conversation:
                 if problem is None:
                     return digits
         self.say(problem or P.no_input, P.too_many_attempts)
-        self.transfer("too_many_attempts")
+        raise TooManyAttempts()
 
     def choose(self, prompt: str, keys: str) -> str:
         """A one-key menu: returns one of ``keys``; ``*`` repeats, ``0`` is a person."""

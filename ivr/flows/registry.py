@@ -10,9 +10,11 @@ from collections.abc import Callable
 
 from ivr.flows.hotline import hotline
 from ivr.flows.menu import Conversation
+from ivr.flows.renewal_reminder import renewal_reminder
 
 Flow = Callable[[Conversation], None]
 
 FLOWS: dict[str, Flow] = {
     "hotline": hotline,
+    "renewal_reminder": renewal_reminder,  # outbound: a customer who answered a campaign call
 }
