@@ -125,6 +125,12 @@ class Settings:
     campaign_min_gap_hours: int = 4  # between two calls about one policy's due date
     campaign_max_channels: int = 10  # concurrent calls of one campaign
     campaign_calls_per_second: float = 1.0  # call starts per second of one campaign
+    # The dialer (ivr/dialer/, ivr/tasks/campaigns.py; docs/campaigns.md "The dialer")
+    outbound_trunk: str = "outbound"  # PJSIP endpoint campaign calls leave by: PJSIP/<E.164 number>@<trunk>
+    outbound_caller_id: str = '"Hotline" <95519>'  # the caller id campaign calls present
+    campaign_ring_seconds: int = 30  # how long a customer's phone rings before "no answer"
+    campaign_tick_seconds: int = 10  # beat runs hotline.campaign_tick this often: plan, then enqueue what pacing allows
+    campaign_reconcile_seconds: int = 120  # an attempt dialing this long with no channel left is closed as failed
     dnc_min_months: int = 6  # an opt-out (do-not-call) lasts at least this long
 
     # Secret per installation: national IDs are stored only as a hash keyed with it.

@@ -8,6 +8,7 @@ import pytest
 
 from ivr.telephony.errors import AmiActionError, AmiUnsafeValue
 from ivr.telephony.queues import QueueControl, QueueEntry, QueueMember
+from ivr.testing.fake_ami import FakeAsterisk
 
 
 def test_agent_joins_pauses_for_lunch_and_leaves_as_recorded(replay, logged_in):
@@ -83,6 +84,24 @@ def test_originations_nobody_awaits_are_forgotten_oldest_first(replay, logged_in
     assert client._waiters == []
 
 
+def test_a_campaign_originate_to_an_e164_number_carries_its_channel_id_and_is_found_by_it():
+    fake = FakeAsterisk()
+    queues = QueueControl(fake)
+    channel_id = "0b7f3c2e-6a0e-4d6b-9a55-3f1f0c2d9e11"
+
+    queues.originate("PJSIP/+8613800138001@outbound", "hotline-outbound", "s", '"Hotline" <95519>',
+                     {"CAMPAIGN_ATTEMPT": "7"}, timeout_s=30, channel_id=channel_id)
+
+    (sent,) = fake.originates()
+    assert (sent["Channel"], sent["ChannelId"], sent["Timeout"]) == ("PJSIP/+8613800138001@outbound", channel_id,
+                                                                     "30000")
+    assert queues.channel_exists(channel_id)
+    fake.channels.clear()  # hung up
+    assert not queues.channel_exists(channel_id)
+    queues.originate("PJSIP/agent2", "from-agents", "600", "", {})  # a call back: Asterisk picks the uniqueid
+    assert "ChannelId" not in fake.originates()[-1]
+
+
 @pytest.mark.parametrize("call", [
     lambda q: q.add_member("vip", "PJSIP/agent2,1,x", "Agent 2"),
     lambda q: q.add_member("vip", "SIP/agent2", "Agent 2"),
@@ -95,6 +114,9 @@ def test_originations_nobody_awaits_are_forgotten_oldest_first(replay, logged_in
     lambda q: q.originate("PJSIP/agent2", "from-agents", "600", "", {"A=B": "1"}),
     lambda q: q.originate("PJSIP/agent2", "from agents", "600", "", {}),
     lambda q: q.originate("PJSIP/agent2", "from-agents", "600,1", "", {}),
+    lambda q: q.originate("PJSIP/+86138@outbound", "hotline-outbound", "s", "", {}, channel_id="a b"),
+    lambda q: q.originate("PJSIP/+86138@outbound", "hotline-outbound", "s", "", {}, channel_id="x\r\nAction: Logoff"),
+    lambda q: q.channel_exists("1,2"),
 ])
 def test_names_from_the_database_are_checked_before_anything_is_sent(replay, logged_in, call):
     server = replay("logged_in_silent")

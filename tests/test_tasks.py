@@ -13,22 +13,29 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 from click.testing import CliRunner
+from sqlalchemy import select
 
 import ivr.tasks
+import ivr.tasks.campaigns as campaign_tasks
 from ivr.cli import main
 from ivr.config import get_settings
-from ivr.db.models import ComplaintSubject, utcnow
-from ivr.domain import complaints
-from ivr.tasks import FLAG_OVERDUE_COMPLAINTS, create_celery
+from ivr.db.models import CampaignAttempt, ComplaintSubject, utcnow
+from ivr.db.session import session_scope
+from ivr.domain import campaigns, complaints
+from ivr.domain.campaigns import CampaignSpec
+from ivr.tasks import CAMPAIGN_TICK, FLAG_OVERDUE_COMPLAINTS, RECONCILE_ATTEMPTS, create_celery
 from ivr.tasks.broker import BrokerUnavailable, check_broker
 from ivr.tasks.complaints import flag_overdue_complaints
+from ivr.telephony.queues import QueueControl
+from ivr.testing.fake_ami import FakeAsterisk
+from ivr.testing.small_book import SmallBook
 
 BROKER_ENV = "IVR_TEST_BROKER_URL"
 RESULT_TIMEOUT = 30
@@ -117,3 +124,36 @@ def test_worker_with_a_dead_broker_says_so_in_one_line(monkeypatch: pytest.Monke
     assert result.exit_code == 1
     assert "cannot reach the Celery broker at redis://" in result.output
     assert "Traceback" not in result.output
+
+
+def test_beat_sends_the_campaign_tick_and_the_reconciliation_at_their_intervals(tmp_path: Path) -> None:
+    settings = get_settings().replace(campaign_tick_seconds=7, campaign_reconcile_seconds=90,
+                                      broker_url=f"sqla+sqlite:///{tmp_path / 'b.db'}")
+    app = create_celery(settings)
+
+    schedule = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
+    assert schedule[CAMPAIGN_TICK] == timedelta(seconds=7)
+    assert schedule[RECONCILE_ATTEMPTS] == timedelta(seconds=90)
+    assert {CAMPAIGN_TICK, RECONCILE_ATTEMPTS, "hotline.dial_attempt"} <= set(app.tasks)
+
+
+def test_a_dial_task_delivered_twice_through_the_broker_dials_once(celery_app: Celery, small_book: SmallBook,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeAsterisk()
+    monkeypatch.setattr(campaign_tasks, "_control", QueueControl(fake))
+    now = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai
+    monkeypatch.setattr(campaign_tasks, "clock", lambda: now)
+    campaign_id = campaigns.create_campaign(CampaignSpec("due", "premium due", due_within_days=30), "tester", now).id
+    campaigns.start_campaign(campaign_id, now)
+    campaigns.plan_attempts(campaign_id, now)
+    first = min(a.id for a in _attempts(campaign_id))
+
+    results = [campaign_tasks.dial_attempt.delay(first).get(timeout=RESULT_TIMEOUT) for _ in range(2)]
+
+    assert [r["action"] for r in results] == ["originated", "skipped"]
+    assert len(fake.originates()) == 1
+
+
+def _attempts(campaign_id: int) -> list[CampaignAttempt]:
+    with session_scope() as session:
+        return list(session.scalars(select(CampaignAttempt).where(CampaignAttempt.campaign_id == campaign_id)))

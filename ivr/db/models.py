@@ -655,6 +655,8 @@ class Campaign(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)  # the first start
     paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)  # the latest pause
     stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Pacing: no originate before this; taken by one conditional UPDATE (ivr/domain/campaign_dialing.py).
+    next_dial_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class CampaignAttempt(Base):

@@ -31,8 +31,9 @@ from ivr.tasks.broker import broker_options, ensure_local_folders, result_option
 
 __all__ = ["TASK_MODULES", "beat_schedule", "create_celery", "get_celery"]
 
-TASK_MODULES = ["ivr.tasks.complaints"]
+TASK_MODULES = ["ivr.tasks.complaints", "ivr.tasks.campaigns"]
 FLAG_OVERDUE_COMPLAINTS = "hotline.flag_overdue_complaints"
+CAMPAIGN_TICK, RECONCILE_ATTEMPTS = "hotline.campaign_tick", "hotline.reconcile_attempts"
 DEFAULT_QUEUE = "hotline"
 SOFT_LIMIT_MARGIN_SECONDS = 30
 
@@ -41,9 +42,15 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Every periodic task, with its interval from settings. A run that waits longer
     than one interval (no worker up) expires rather than piling up behind the next."""
     overdue_every = timedelta(minutes=settings.overdue_check_minutes)
+    tick_every = timedelta(seconds=settings.campaign_tick_seconds)
+    reconcile_every = timedelta(seconds=settings.campaign_reconcile_seconds)
     return {
         "flag-overdue-complaints": {"task": FLAG_OVERDUE_COMPLAINTS, "schedule": overdue_every,
                                     "options": {"expires": overdue_every.total_seconds()}},
+        "campaign-tick": {"task": CAMPAIGN_TICK, "schedule": tick_every,
+                          "options": {"expires": tick_every.total_seconds()}},
+        "reconcile-attempts": {"task": RECONCILE_ATTEMPTS, "schedule": reconcile_every,
+                               "options": {"expires": reconcile_every.total_seconds()}},
     }
 
 

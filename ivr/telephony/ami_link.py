@@ -29,7 +29,7 @@ from ivr.telephony.ami import (
     AmiMessage,
     EventCallback,
 )
-from ivr.telephony.errors import AmiConnectionError, AmiError, AmiTimeout
+from ivr.telephony.errors import AmiConnectionError, AmiError, AmiNotSent, AmiTimeout
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class AmiLink:
         """Between connect and login the socket is open but Asterisk would refuse the action."""
         with self._lock:
             if not self._up:
-                raise AmiConnectionError(f"AMI action {action.get('Action')} not sent: link to "
+                raise AmiNotSent(f"AMI action {action.get('Action')} not sent: link to "
                                          f"{self.peer} is down ({self._last_error or 'not connected yet'})")
 
     # -- the supervisor -------------------------------------------------------

@@ -45,6 +45,10 @@ class AmiConnectionError(AmiError):
     """Asterisk's manager is unreachable, did not greet as AMI, or the connection is gone."""
 
 
+class AmiNotSent(AmiConnectionError):
+    """The link was down, so the action never left this process: safe to try again later."""
+
+
 class AmiAuthError(AmiError):
     """Asterisk refused the AMI login (wrong user or secret, or address not permitted)."""
 

@@ -31,8 +31,11 @@ DEVICE_STATES = {
 ORIGINATE_REASONS = {0: "failed", 1: "hung up", 3: "no answer", 4: "answered", 5: "busy", 8: "congestion"}
 
 _QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-# PJSIP/agent1, Local/600@from-agents: technology, then a resource without spaces or options.
-_INTERFACE = re.compile(r"^(?:PJSIP|Local)/[A-Za-z0-9][A-Za-z0-9_.@+-]{0,79}$")
+# PJSIP/agent1, Local/600@from-agents, PJSIP/+8613800138000@outbound: technology, then a
+# resource without spaces or options (a leading + for an E.164 number through a trunk).
+_INTERFACE = re.compile(r"^(?:PJSIP|Local)/[A-Za-z0-9+][A-Za-z0-9_.@+-]{0,79}$")
+# An Originate's ChannelId (Asterisk uses it as the channel's uniqueid): a UUID or alike.
+_CHANNEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _CONTEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 _EXTEN = re.compile(r"^[A-Za-z0-9+*#][A-Za-z0-9+*#_-]{0,79}$")
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")
@@ -155,7 +158,7 @@ class QueueControl:
         return snapshots_from_events(events)
 
     def originate(self, channel: str, context: str, exten: str, caller_id: str,
-                  variables: Mapping[str, str], timeout_s: int = 30) -> str:
+                  variables: Mapping[str, str], timeout_s: int = 30, channel_id: str | None = None) -> str:
         """Ring ``channel`` (an agent's phone) and, when answered, send it to ``exten@context``.
 
         Returns the ActionID at once (Async originate); ``timeout_s`` is how
@@ -164,12 +167,16 @@ class QueueControl:
         the last ``TRACKED_ORIGINATIONS`` outcomes are kept).
         Variables become channel variables: names are identifiers, values may
         not hold ``,``, ``"`` or ``\\`` (Asterisk would split or unquote them).
+        ``channel_id`` becomes the new channel's uniqueid (``ChannelId``), so
+        the call can be found again by it (:meth:`channel_exists`).
         """
         action = {"Action": "Originate", "Channel": _checked(_INTERFACE, "channel", channel),
                   "Context": _checked(_CONTEXT, "context", context),
                   "Exten": _checked(_EXTEN, "extension", exten), "Priority": "1",
                   "Async": "true", "Timeout": str(int(timeout_s * 1000)), "CallerID": caller_id,
                   "Variable": [_variable(name, value) for name, value in variables.items()]}
+        if channel_id is not None:
+            action["ChannelId"] = _checked(_CHANNEL_ID, "channel id", channel_id)
         reply, events = self.ami.send_action_with_events(action, "OriginateResponse")
         succeeded(reply, "Originate")
         with self._lock:
@@ -194,6 +201,20 @@ class QueueControl:
                                reason=ORIGINATE_REASONS.get(reason, f"reason {reason}"),
                                channel=response.get("Channel") or "",
                                uniqueid=response.get("Uniqueid") or "")
+
+    def channel_exists(self, channel_id: str) -> bool:
+        """Whether Asterisk still has the channel whose uniqueid is ``channel_id`` (an Originate's ChannelId).
+
+        ``Status`` with ``Channel`` set: Asterisk looks the value up as a
+        channel name, then as a uniqueid. It needs ``call`` or ``system``
+        write permission, which the ``hotline`` manager user has.
+        """
+        action = {"Action": "Status", "Channel": _checked(_CHANNEL_ID, "channel id", channel_id)}
+        reply, events = self.ami.send_list_action(action, "StatusComplete")
+        if not reply.is_success and "no such channel" in (reply.get("Message") or "").lower():
+            return False
+        succeeded(reply, "Status")
+        return any(event.name == "Status" for event in events)
 
     def _run(self, action: Mapping[str, object], tolerated: str | None = None) -> None:
         reply = self.ami.send_action(action)

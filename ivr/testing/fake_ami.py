@@ -1,13 +1,15 @@
-"""A fake AMI peer for the switchboard: it keeps queue members as Asterisk 22 would and emits
-queue events on demand, so the agent desk runs without Asterisk.
+"""A fake AMI peer for the switchboard and the dialer: it keeps queue members as Asterisk 22 would,
+emits queue events on demand, answers Originate with an OriginateResponse and Status by
+ChannelId, so the agent desk and the dialer run without Asterisk.
 
-Shared by the unit tests (tests/test_agent_desk.py) and the screen-pop benchmark
-(bench/screen_pop.py). ``emit`` runs the registered handlers in the caller's
+Shared by the unit tests (tests/test_agent_desk.py, tests/test_dialer.py) and the screen-pop
+benchmark (bench/screen_pop.py). ``emit`` runs the registered handlers in the caller's
 thread, as the real link runs them on its single event thread.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -15,7 +17,7 @@ from typing import Any
 
 from ivr.telephony.ami import AmiMessage
 from ivr.telephony.ami_link import LinkStatus
-from ivr.telephony.errors import AmiConnectionError
+from ivr.telephony.errors import AmiNotSent
 
 QUEUES = ("agents", "vip", "claims", "complaints")  # Asterisk's queue names (queues.conf)
 
@@ -30,6 +32,11 @@ class FakeAsterisk:
         self.connected_at = connected_at or datetime.now(timezone.utc)
         self.callbacks: dict[str, list[Callable[[AmiMessage], None]]] = {}
         self.hooks: list[Callable[[], object]] = []
+        # Dialer: the OriginateResponse reason per number called (ORIGINATE_REASONS code; 4 answered),
+        # and the ChannelIds of the channels that exist now (an answered call's stays until hangup).
+        self.originate_reasons: dict[str, int] = {}
+        self.channels: set[str] = set()
+        self._lock = threading.Lock()
 
     # -- the AmiLink surface the switchboard uses --
     def register_event(self, name: str, callback: Callable[[AmiMessage], None]) -> None:
@@ -50,8 +57,9 @@ class FakeAsterisk:
 
     def send_action(self, action: Mapping[str, Any], timeout: float | None = None) -> AmiMessage:
         if not self.up:
-            raise AmiConnectionError("AMI link down")
-        self.sent.append(dict(action))
+            raise AmiNotSent("AMI action not sent: link down")
+        with self._lock:
+            self.sent.append(dict(action))
         name, key = action["Action"], (action.get("Queue", ""), action.get("Interface", ""))
         if name == "QueueAdd":
             if key in self.members:
@@ -61,6 +69,8 @@ class FakeAsterisk:
         elif name == "QueueRemove":
             if self.members.pop(key, None) is None:
                 return _reply("Error", "Unable to remove interface: Not there")
+        elif name == "Status" and action.get("Channel") not in self.channels:
+            return _reply("Error", "No such channel")
         elif name == "QueuePause":
             for (queue, interface), member in self.members.items():
                 if interface == action["Interface"] and action.get("Queue", queue) == queue:
@@ -70,7 +80,10 @@ class FakeAsterisk:
 
     def send_list_action(self, action: Mapping[str, Any], complete_event: str,
                          timeout: float | None = None) -> tuple[AmiMessage, list[AmiMessage]]:
-        self.send_action(action)
+        reply = self.send_action(action)
+        if action["Action"] == "Status":
+            events = [AmiMessage([("Event", "Status"), ("Uniqueid", action["Channel"])])] if reply.is_success else []
+            return reply, events
         events = [AmiMessage([("Event", "QueueParams"), ("Queue", queue)]) for queue in QUEUES]
         events += [AmiMessage([("Event", "QueueMember"), ("Queue", queue), ("Location", interface), ("Status", "1"),
                                *member.items()]) for (queue, interface), member in self.members.items()]
@@ -78,7 +91,22 @@ class FakeAsterisk:
 
     def send_action_with_events(self, action: Mapping[str, Any], until: str,
                                 timeout: float | None = None) -> tuple[AmiMessage, Any]:
-        return self.send_action(action), SimpleNamespace(action_id=f"fake-{len(self.sent)}")
+        reply = self.send_action(action)
+        action_id = f"fake-{len(self.sent)}"
+        if action["Action"] != "Originate":
+            return reply, SimpleNamespace(action_id=action_id)
+        number = str(action["Channel"]).split("/", 1)[1].split("@", 1)[0]
+        reason = self.originate_reasons.get(number, 4)
+        if reason == 4 and action.get("ChannelId"):
+            self.channels.add(str(action["ChannelId"]))
+        response = AmiMessage([("Event", "OriginateResponse"), ("Response", "Success" if reason == 4 else "Failure"),
+                               ("Channel", str(action["Channel"])), ("Reason", str(reason)),
+                               ("Uniqueid", str(action.get("ChannelId", "")))])
+        return reply, SimpleNamespace(action_id=action_id, wait=lambda timeout=None: response, cancel=lambda: None)
+
+    def originates(self) -> list[dict[str, Any]]:
+        """The Originate actions sent, in order."""
+        return [action for action in self.sent if action["Action"] == "Originate"]
 
     # -- what Asterisk would tell the console --
     def emit(self, name: str, **headers: str) -> None:
