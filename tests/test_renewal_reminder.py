@@ -67,6 +67,15 @@ def dialling(small_book: SmallBook, language: str = "en", **changes: object) -> 
     return attempt_id
 
 
+def answered(small_book: SmallBook, entries=(), press_during_play: str = "",
+             **campaign: object) -> tuple[int, CampaignCall]:
+    """The customer answers the dialled attempt and keys ``entries``; the whole call is run."""
+    attempt_id = dialling(small_book, **campaign)
+    channel = CampaignCall(attempt_id, entries, press_during_play)
+    handle_call(channel)
+    return attempt_id, channel
+
+
 def attempt(attempt_id: int, attempt_no: int = 1) -> CampaignAttempt:
     with session_scope() as session:
         first = session.get(CampaignAttempt, attempt_id)
@@ -93,9 +102,7 @@ def call_record(attempt_id: int) -> tuple[Call, list[tuple[str, str, str]]]:
 
 
 def test_the_customer_hears_who_is_calling_at_once_then_the_birth_year_is_asked_before_any_detail(small_book):
-    attempt_id = dialling(small_book)
-    channel = CampaignCall(attempt_id, [RIGHT_YEAR, "3"])
-    handle_call(channel)
+    attempt_id, channel = answered(small_book, [RIGHT_YEAR, "3"])
 
     assert channel.played()[0] == "hotline/en/reminder_intro"
     first_collect = next(i for i, entry in enumerate(channel.log) if entry[0] == "collect")
@@ -105,9 +112,7 @@ def test_the_customer_hears_who_is_calling_at_once_then_the_birth_year_is_asked_
 
 
 def test_three_wrong_birth_years_end_politely_with_nothing_said_and_the_attempt_answered_unverified(small_book):
-    attempt_id = dialling(small_book)
-    channel = CampaignCall(attempt_id, ["1979", "1981", "2000"])
-    handle_call(channel)
+    attempt_id, channel = answered(small_book, ["1979", "1981", "2000"])
 
     assert channel.played()[-1] == "hotline/en/reminder_unverified"
     assert not any(entry[0] in ("digits", "number", "date") for entry in channel.log)
@@ -135,9 +140,7 @@ def test_the_number_of_birth_year_tries_is_the_setting(small_book):
 
 
 def test_key_1_puts_the_verified_customer_through_to_the_queue_with_what_the_ivr_learned(small_book):
-    attempt_id = dialling(small_book)
-    channel = CampaignCall(attempt_id, [RIGHT_YEAR, "1"])
-    handle_call(channel)
+    attempt_id, channel = answered(small_book, [RIGHT_YEAR, "1"])
 
     assert channel.variables().items() >= {
         "IVR_OUTCOME": "transfer", "IVR_QUEUE": "general", "IVR_INTENT": "renewal", "IVR_VERIFIED": "yes",
@@ -171,9 +174,7 @@ def test_key_2_books_the_next_call_for_the_chosen_day_inside_the_calling_window(
 
 
 def test_key_2_on_the_last_allowed_attempt_books_nothing_and_says_so(small_book):
-    attempt_id = dialling(small_book, max_attempts=1)
-    channel = CampaignCall(attempt_id, [RIGHT_YEAR, "2", "1"])
-    handle_call(channel)
+    attempt_id, channel = answered(small_book, [RIGHT_YEAR, "2", "1"], max_attempts=1)
 
     assert attempt(attempt_id, attempt_no=2) is None
     assert "hotline/en/remind_later_impossible" in channel.played()
@@ -181,9 +182,7 @@ def test_key_2_on_the_last_allowed_attempt_books_nothing_and_says_so(small_book)
 
 
 def test_key_3_flags_the_payment_for_reconciliation_and_no_more_calls_this_cycle(small_book):
-    attempt_id = dialling(small_book)
-    channel = CampaignCall(attempt_id, [RIGHT_YEAR, "3"])
-    handle_call(channel)
+    attempt_id, channel = answered(small_book, [RIGHT_YEAR, "3"])
 
     with session_scope() as session:
         [report] = session.scalars(select(PaymentReconciliation)).all()
@@ -193,9 +192,7 @@ def test_key_3_flags_the_payment_for_reconciliation_and_no_more_calls_this_cycle
 
 
 def test_key_9_puts_the_number_and_customer_on_do_not_call_at_once(small_book):
-    attempt_id = dialling(small_book)
-    channel = CampaignCall(attempt_id, [RIGHT_YEAR, "9"])
-    handle_call(channel)
+    attempt_id, channel = answered(small_book, [RIGHT_YEAR, "9"])
 
     with session_scope() as session:
         [entry] = session.scalars(select(DoNotCall)).all()
@@ -209,9 +206,7 @@ def test_key_9_puts_the_number_and_customer_on_do_not_call_at_once(small_book):
 
 
 def test_star_repeats_the_offer_and_a_wrong_key_is_asked_again(small_book):
-    attempt_id = dialling(small_book)
-    channel = CampaignCall(attempt_id, [RIGHT_YEAR, "*", "7", "3"])
-    handle_call(channel)
+    attempt_id, channel = answered(small_book, [RIGHT_YEAR, "*", "7", "3"])
 
     menus = [entry for entry in channel.log if entry[:2] == ("collect", "hotline/en/reminder_menu")]
     assert len(menus) == 3
@@ -220,9 +215,7 @@ def test_star_repeats_the_offer_and_a_wrong_key_is_asked_again(small_book):
 
 
 def test_zero_during_the_introduction_goes_to_a_person_before_anything_is_verified(small_book):
-    attempt_id = dialling(small_book)
-    channel = CampaignCall(attempt_id, press_during_play="0")
-    handle_call(channel)
+    attempt_id, channel = answered(small_book, press_during_play="0")
 
     assert channel.variables().items() >= {"IVR_OUTCOME": "transfer", "IVR_VERIFIED": "no",
                                            "IVR_INTENT": "renewal", "IVR_POLICY_NO": ""}.items()
@@ -230,9 +223,7 @@ def test_zero_during_the_introduction_goes_to_a_person_before_anything_is_verifi
 
 
 def test_zero_at_the_offer_goes_to_a_person(small_book):
-    attempt_id = dialling(small_book)
-    channel = CampaignCall(attempt_id, [RIGHT_YEAR, "0"])
-    handle_call(channel)
+    attempt_id, channel = answered(small_book, [RIGHT_YEAR, "0"])
 
     assert channel.variables()["IVR_TRANSFER_REASON"] == "caller_pressed_0"
     assert attempt(attempt_id).key_pressed == "0"
@@ -265,9 +256,7 @@ def test_a_hangup_after_choosing_keeps_the_key_chosen(small_book):
 
 
 def test_a_mandarin_customer_hears_mandarin_with_our_own_number_and_date_fragments(small_book):
-    attempt_id = dialling(small_book, language="zh")
-    channel = CampaignCall(attempt_id, [RIGHT_YEAR, "3"])
-    handle_call(channel)
+    attempt_id, channel = answered(small_book, [RIGHT_YEAR, "3"], language="zh")
 
     played = channel.played()
     assert played[0] == "hotline/zh/reminder_intro"
@@ -280,9 +269,7 @@ def test_a_mandarin_customer_hears_mandarin_with_our_own_number_and_date_fragmen
 
 
 def test_an_english_customer_hears_english_read_by_asterisk(small_book):
-    attempt_id = dialling(small_book, language="en")
-    channel = CampaignCall(attempt_id, [RIGHT_YEAR, "3"])
-    handle_call(channel)
+    attempt_id, channel = answered(small_book, [RIGHT_YEAR, "3"], language="en")
 
     assert all(sound.startswith("hotline/en/") for sound in channel.played())
     assert [entry for entry in channel.log if entry[0] in ("digits", "number", "date")] == [
