@@ -310,15 +310,15 @@ def test_the_dial_task_called_twice_dials_once(small_book, fake, worker_ami) -> 
 
 def test_the_tick_enqueues_only_what_pacing_allows(small_book, fake, worker_ami, monkeypatch) -> None:
     campaign_id = campaign(small_book, max_channels=2)
-    sent: list[tuple[tuple[int, ...], float]] = []
+    sent: list[tuple[tuple[int, ...], float, float]] = []
     monkeypatch.setattr(campaign_tasks.dial_attempt, "apply_async",
-                        lambda args, countdown: sent.append((args, countdown)))
+                        lambda args, countdown, expires: sent.append((args, countdown, expires)))
 
     enqueued = campaign_tasks.campaign_tick()
 
     assert enqueued == {str(campaign_id): 2}
-    assert [args for args, _ in sent] == [(a,) for a in attempt_ids(campaign_id)[:2]]
-    assert [countdown for _, countdown in sent] == [0.0, 0.01]
+    assert [args for args, _, _ in sent] == [(a,) for a in attempt_ids(campaign_id)[:2]]
+    assert [(countdown, expires) for _, countdown, expires in sent] == [(0.0, 10.0), (0.01, 10.01)]
 
 
 def _policy_no(attempt_id: int) -> str:

@@ -74,7 +74,9 @@ def campaign_tick(self: Task) -> dict[str, Any]:
                                   campaign.calls_per_second, settings.campaign_tick_seconds)
         due = campaign_dialing.due_attempts(campaign_id, now, count)
         for attempt_id, countdown in zip(due, pacing.countdowns(len(due), campaign.calls_per_second)):
-            dial_attempt.apply_async((attempt_id,), countdown=countdown)
+            # Not run within the tick (workers behind): dropped, since the next tick offers it again.
+            dial_attempt.apply_async((attempt_id,), countdown=countdown,
+                                     expires=countdown + settings.campaign_tick_seconds)
         enqueued[str(campaign_id)] = len(due)
     log.info("campaign tick: enqueued=%s task_id=%s", enqueued, self.request.id)
     return enqueued
