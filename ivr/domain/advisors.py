@@ -10,22 +10,20 @@ dialplan rings them only when their phone is free (DEVICE_STATE), for
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
 from ivr.config import get_settings
-from ivr.db.models import AgentState, ConsoleRole, ConsoleUser, Customer, QueueCall
+from ivr.db.models import ConsoleRole, ConsoleUser, Customer, QueueCall
 from ivr.db.session import session_scope
 from ivr.domain import agent_states
 from ivr.domain.errors import NotFound, ValidationError
+from ivr.domain.users import SIP_ENDPOINT
 
 __all__ = ["RELATIONS", "advisor_endpoint", "assign_advisor"]
 
 RELATIONS = ("assigned", "last_agent", "off")
-# What the dialplan will dial: letters, digits, dash and underscore only (the value goes into Dial()).
-SAFE_ENDPOINT = re.compile(r"[A-Za-z0-9_-]{1,64}")  # fullmatch: "$" alone lets a trailing newline through
 
 
 def advisor_endpoint(customer_id: int | None, now: datetime) -> str | None:
@@ -38,11 +36,11 @@ def advisor_endpoint(customer_id: int | None, now: datetime) -> str | None:
     user_id = _assigned(customer_id) if relation == "assigned" else _last_agent(customer_id, now)
     if user_id is None:
         return None
-    # agents(): active agents with a phone only, so a deactivated advisor is never offered
-    status = next((agent for agent in agent_states.agents(on_duty_only=True) if agent.user_id == user_id), None)
-    if status is None or status.state is not AgentState.AVAILABLE or not status.sip_endpoint:
+    status = agent_states.available_agent(user_id)  # an active agent only: a deactivated advisor is never offered
+    if status is None or status.sip_endpoint is None:
         return None
-    return status.sip_endpoint if SAFE_ENDPOINT.fullmatch(status.sip_endpoint) else None
+    # the value goes into Dial(): stored values are checked on write, this guards rows written by hand
+    return status.sip_endpoint if SIP_ENDPOINT.fullmatch(status.sip_endpoint) else None
 
 
 def _assigned(customer_id: int) -> int | None:

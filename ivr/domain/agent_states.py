@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from ivr.config import get_settings
 from ivr.db.models import AgentState, AgentStateChange, ConsoleRole, ConsoleUser
@@ -22,7 +22,7 @@ from ivr.db.session import session_scope
 from ivr.domain import routing, values
 from ivr.domain.errors import InvalidTransition, NotFound, ValidationError
 
-__all__ = ["AgentAction", "AgentState", "AgentStatus", "StateTimes", "agents", "next_state", "pause_reasons",
+__all__ = ["AgentAction", "AgentState", "AgentStatus", "StateTimes", "agents", "available_agent", "next_state", "pause_reasons",
            "record_change", "status_of", "time_in_states", "user_for_interface"]
 
 REASON_MAX_CHARS = 64
@@ -114,14 +114,22 @@ def status_of(user_id: int) -> AgentStatus:
     return statuses[0]
 
 
+def available_agent(user_id: int) -> AgentStatus | None:
+    """The agent's state if they are an active agent with a phone, logged in and not paused; else None."""
+    statuses = _statuses(ConsoleUser.id == user_id, *_agents_with_phones(active_only=True))
+    return statuses[0] if statuses and statuses[0].state is AgentState.AVAILABLE else None
+
+
 def agents(on_duty_only: bool = False, active_only: bool = True) -> list[AgentStatus]:
     """Every active agent with a phone and their state, by name; ``on_duty_only``: those logged in;
     ``active_only=False``: switched-off agents too (whose phones must leave the queues)."""
-    conditions = [ConsoleUser.role == ConsoleRole.AGENT, ConsoleUser.sip_endpoint.is_not(None)]
-    if active_only:
-        conditions.append(ConsoleUser.active.is_(True))
-    statuses = _statuses(*conditions)
+    statuses = _statuses(*_agents_with_phones(active_only))
     return [status for status in statuses if status.state is not AgentState.LOGGED_OUT or not on_duty_only]
+
+
+def _agents_with_phones(active_only: bool) -> list[ColumnElement[bool]]:
+    conditions = [ConsoleUser.role == ConsoleRole.AGENT, ConsoleUser.sip_endpoint.is_not(None)]
+    return [*conditions, ConsoleUser.active.is_(True)] if active_only else conditions
 
 
 def _statuses(*conditions: object) -> list[AgentStatus]:

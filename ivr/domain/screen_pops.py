@@ -21,7 +21,7 @@ from ivr.domain import customer_view
 from ivr.domain.callers import identify_by_phone
 from ivr.domain.customer_view import CallRecord, Customer360
 
-__all__ = ["CallCard", "PopView", "call_card", "latest_pop_id", "pops_after", "record_pop"]
+__all__ = ["CallCard", "PopView", "call_card", "latest_pop", "latest_pop_id", "pops_after", "record_pop"]
 
 HISTORY_ON_CARD = 10  # earlier calls on the card; the 360 page pages through the rest
 
@@ -63,14 +63,25 @@ def pops_after(user_id: int, after_id: int) -> list[PopView]:
     with session_scope() as session:
         rows = session.scalars(select(ScreenPop).where(ScreenPop.user_id == user_id, ScreenPop.id > after_id)
                                .order_by(ScreenPop.id)).all()
-        return [PopView(row.id, row.call_unique_id, row.number, row.queue, row.at) for row in rows]
+        return [_pop_view(row) for row in rows]
+
+
+def _pop_view(row: ScreenPop) -> PopView:
+    return PopView(row.id, row.call_unique_id, row.number, row.queue, row.at)
+
+
+def latest_pop(user_id: int) -> PopView | None:
+    """The agent's newest pop, if any."""
+    with session_scope() as session:
+        row = session.scalar(select(ScreenPop).where(ScreenPop.user_id == user_id)
+                             .order_by(ScreenPop.id.desc()).limit(1))
+        return None if row is None else _pop_view(row)
 
 
 def latest_pop_id(user_id: int) -> int:
     """The newest pop's id (0 for none): a page opened now shows pops from here on."""
-    with session_scope() as session:
-        return session.scalar(select(ScreenPop.id).where(ScreenPop.user_id == user_id)
-                              .order_by(ScreenPop.id.desc()).limit(1)) or 0
+    pop = latest_pop(user_id)
+    return 0 if pop is None else pop.id
 
 
 def call_card(pop: PopView, today: date) -> CallCard:

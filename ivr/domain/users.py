@@ -37,7 +37,7 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # A PJSIP endpoint name as Asterisk dials it (PJSIP/<name>): it reaches AMI actions and Dial().
-_SIP_ENDPOINT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+SIP_ENDPOINT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # use fullmatch
 
 
 class LoginOutcome(str, enum.Enum):
@@ -86,7 +86,7 @@ def create_user(username: str, display_name: str, role: ConsoleRole, password: s
 def _checked_endpoint(sip_endpoint: str | None) -> str | None:
     if not sip_endpoint:
         return None
-    if not _SIP_ENDPOINT.fullmatch(sip_endpoint):
+    if not SIP_ENDPOINT.fullmatch(sip_endpoint):
         raise ValidationError(f"SIP endpoint {sip_endpoint[:40]!r}: letters, digits, _ and - only (e.g. agent1)",
                               "invalid_sip_endpoint")
     return sip_endpoint

@@ -37,8 +37,14 @@ STREAM_LIFETIME_SECONDS = 300.0  # then it ends and the browser reconnects (re-c
 _NO_SWITCHBOARD = Signal()  # a console without AMI still streams pops stored by another process
 
 
+def _board() -> Switchboard | None:
+    """The console's switchboard, if ``ivr web`` made one (``web_ami_link``)."""
+    return current_app.extensions.get("switchboard")
+
+
 def switchboard() -> Switchboard:
-    board: Switchboard | None = current_app.extensions.get("switchboard")
+    """The switchboard, for an action that needs Asterisk: 503 without one."""
+    board = _board()
     if board is None:
         raise AsteriskUnavailable("this console has no AMI link (setting web_ami_link); queue actions are off")
     return board
@@ -50,7 +56,7 @@ def switchboard() -> Switchboard:
 @desk.get("/desk")
 @login_required(TAKE_CALLS)
 def desk_page() -> str:
-    board: Switchboard | None = current_app.extensions.get("switchboard")
+    board = _board()
     return render_template("desk.html", status=agent_states.status_of(g.user.id), queues=routing.QUEUES,
                            reasons=agent_states.pause_reasons(), last_pop=screen_pops.latest_pop_id(g.user.id),
                            link=board.link_status() if board is not None else None)
@@ -94,10 +100,10 @@ def _change_state() -> agent_states.AgentStatus:
 @login_required(TAKE_CALLS)
 def latest_pop() -> Response:
     """The card of the agent's latest pop (404 before the first)."""
-    pops = screen_pops.pops_after(g.user.id, screen_pops.latest_pop_id(g.user.id) - 1)
-    if not pops:
+    pop = screen_pops.latest_pop(g.user.id)
+    if pop is None:
         return jsonify({"error": {"id": "no_screen_pop", "message": "no call has reached you yet"}}), 404
-    return jsonify(_card(pops[-1]))
+    return jsonify(_card(pop))
 
 
 @desk.get("/desk/events")
@@ -106,7 +112,7 @@ def desk_events() -> Response:
     """Server-sent events: one ``pop`` event per call put through to this agent, with its card."""
     user_id = g.user.id
     last_seen = _last_event_id()
-    board: Switchboard | None = current_app.extensions.get("switchboard")
+    board = _board()
     # With the switchboard in this process a pop wakes the stream at once; without, it polls.
     signal, poll = (board.pops.of(user_id), STREAM_WAKE_SECONDS) if board is not None else (_NO_SWITCHBOARD, 1.0)
 
@@ -172,7 +178,7 @@ def wallboard_json() -> Response:
 
 
 def _wallboard() -> object:
-    board: Switchboard | None = current_app.extensions.get("switchboard")
+    board = _board()
     if board is None:
         return build_wallboard(None, current_app.config["CLOCK"]())
     return board.wallboard()

@@ -26,6 +26,7 @@ from ivr.domain.users import ConsoleRole, put_user
 from ivr.switchboard.board import Switchboard
 from ivr.telephony.ami_link import AmiLink, Backoff
 from ivr.testing.browser import ConsoleServer
+from ivr.testing.browser import log_in as log_in_page  # the form, in Chromium
 from ivr.testing.console import PASSWORD, csrf_token, log_in
 from ivr.testing.ivr_call import IvrCall
 
@@ -85,10 +86,7 @@ def browser_page(browser: Any, console: ConsoleServer) -> Iterator[Callable[[str
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
-        page.goto("/login")
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
+        log_in_page(page, username)
         page.wait_for_url(re.compile(r"/$"))
         return page
 
