@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # tests' chromium, and espeak-ng for the prompt-build tests. Each is /usr/bin/<package>.
 TEST_PACKAGES := /usr/bin/chromium /usr/bin/espeak-ng
 
-.PHONY: run test setup test-packages browser db demo-data sandbox sandbox-stop agi worker call bench clean help
+.PHONY: run test setup test-packages browser db demo-data sandbox sandbox-stop agi worker call bench bench-campaigns clean help
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -69,6 +69,10 @@ call: setup ## place a demo call to the hotline as the demo customer
 bench: setup ## AGI load and screen-pop latency benchmarks (see docs/benchmarks.md)
 	$(VENV)/bin/python bench/agi_load.py --sessions 1 50 500
 	$(VENV)/bin/python bench/screen_pop.py --agents 1 20 100
+
+bench-campaigns: setup ## campaign benchmarks: select and plan a 100,000-policy book, pace 2,000 calls at 20/s (docs/benchmarks.md)
+	$(VENV)/bin/python bench/campaign_select.py --policies 100000
+	$(VENV)/bin/python bench/campaign_pacing.py --attempts 2000
 
 clean: sandbox-stop ## remove the virtual environment and local data (not the sandbox cache)
 	rm -rf $(VENV) var/hotline.db var/celery-*.db var/celerybeat-schedule* var/log/worker.log

@@ -404,7 +404,8 @@ def campaigns_show(name: str) -> None:
                f"reached {figures.reached} (contact rate {figures.contact_rate:.0%})")
     click.echo(f"  agent requests {figures.agent_requests}, remind later {figures.remind_later}, "
                f"already paid {figures.already_paid}, opt-outs {figures.opt_outs}, "
-               f"abandoned {figures.abandoned} ({figures.abandoned_rate:.1%})")
+               f"abandoned {figures.abandoned} ({figures.abandoned_rate:.1%} of {figures.answered_calls} answered: "
+               f"{figures.late_messages} message late or never, {figures.no_agent_free} no agent free)")
     for reason, count in sorted(figures.skipped_by_reason.items()):
         click.echo(f"  skipped ({reason}): {count}")
 
@@ -412,10 +413,14 @@ def campaigns_show(name: str) -> None:
 @campaigns.command("start")
 @click.argument("name")
 def campaigns_start(name: str) -> None:
-    """Start (or resume) campaign NAME."""
-    from ivr.domain.campaigns import start_campaign
+    """Start (or resume) campaign NAME and select its policies at once (beat re-selects every
+    campaign_plan_minutes)."""
+    from ivr.domain.campaigns import campaign_by_name, plan_attempts, start_campaign
 
     _campaign_move(name, start_campaign)
+    with _domain_errors():
+        counts = plan_attempts(campaign_by_name(name).id, _now())
+    click.echo(f"{counts.selected} selected, {counts.planned} newly planned, {counts.already_planned} already planned")
 
 
 @campaigns.command("pause")

@@ -129,7 +129,8 @@ class Settings:
     outbound_trunk: str = "outbound"  # PJSIP endpoint campaign calls leave by: PJSIP/<E.164 number>@<trunk>
     outbound_caller_id: str = '"Hotline" <95519>'  # the caller id campaign calls present
     campaign_ring_seconds: int = 30  # how long a customer's phone rings before "no answer"
-    campaign_tick_seconds: int = 10  # beat runs hotline.campaign_tick this often: plan, then enqueue what pacing allows
+    campaign_tick_seconds: int = 10  # beat runs hotline.campaign_tick this often: enqueue the due attempts pacing allows
+    campaign_plan_minutes: int = 15  # beat runs hotline.plan_campaigns this often: select what has fallen due
     campaign_reconcile_seconds: int = 120  # an attempt dialing this long with no channel left is closed as failed
     dnc_min_months: int = 6  # an opt-out (do-not-call) lasts at least this long
 

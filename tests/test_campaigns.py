@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ivr.config import get_settings, set_settings
 from ivr.db.models import Campaign, CampaignAttempt, CustomerPhone, PhoneKind, Policy, PolicyStatus, ProductLine
@@ -66,10 +66,11 @@ def planned(small_book: SmallBook, name: str = "due", at: datetime = MORNING, **
     return campaign_id, attempt_for(campaign_id, small_book.motor_policy).id
 
 
-def dial(attempt_id: int, now: datetime, status: AttemptStatus, key: str | None = None) -> campaigns.RecordedResult:
+def dial(attempt_id: int, now: datetime, status: AttemptStatus, key: str | None = None,
+         **message: object) -> campaigns.RecordedResult:
     assert campaigns.dial_decision(attempt_id, now) == DialDecision(DialAction.GO)
     assert campaigns.begin_attempt(attempt_id, f"camp-{attempt_id}", now)
-    return campaigns.record_result(attempt_id, status, key, now + timedelta(seconds=40))
+    return campaigns.record_result(attempt_id, status, key, now + timedelta(seconds=40), **message)  # type: ignore
 
 
 # --- definitions ---------------------------------------------------------------------------------
@@ -388,9 +389,9 @@ def test_figures_for_the_campaign_page(small_book: SmallBook) -> None:
     campaigns.plan_attempts(campaign_id, MORNING)
     motor, life, other = (attempt_for(campaign_id, p).id for p in (small_book.motor_policy, small_book.life_policy,
                                                                     small_book.other_policy))
-    dial(motor, MORNING, AttemptStatus.ANSWERED, "3")
+    dial(motor, MORNING, AttemptStatus.ANSWERED, "3", message_started_at=MORNING, message_delay_ms=300)
     campaigns.report_paid(attempt_for(campaign_id, small_book.motor_policy).policy_id, CYCLE, motor, MORNING)
-    dial(life, MORNING, AttemptStatus.CUSTOMER_HUNG_UP)
+    dial(life, MORNING, AttemptStatus.CUSTOMER_HUNG_UP)  # before the message began
     campaigns.skip_attempt(other, "do_not_call", MORNING)
 
     figures = campaigns.campaign_figures(campaign_id)
@@ -398,4 +399,41 @@ def test_figures_for_the_campaign_page(small_book: SmallBook) -> None:
     assert (figures.targets, figures.attempts, figures.dialled, figures.reached) == (3, 3, 2, 2)
     assert figures.contact_rate == pytest.approx(2 / 3)
     assert (figures.already_paid, figures.abandoned, figures.abandoned_rate) == (1, 1, 0.5)
+    assert (figures.answered_calls, figures.late_messages, figures.no_agent_free) == (2, 1, 0)
     assert figures.skipped_by_reason == {"do_not_call": 1}
+
+
+def test_plan_attempts_records_when_the_campaign_was_planned(small_book: SmallBook) -> None:
+    campaign_id = running()
+    assert campaigns.get_campaign(campaign_id).last_planned_at is None
+
+    campaigns.plan_attempts(campaign_id, MORNING)
+
+    assert campaigns.get_campaign(campaign_id).last_planned_at == MORNING
+
+
+@pytest.mark.parametrize(("status", "delay_ms", "started", "no_agent", "abandoned"), [
+    (AttemptStatus.ANSWERED, 1999, True, False, False),  # spoke in time
+    (AttemptStatus.ANSWERED, 2000, True, False, False),  # exactly 2 s: in time
+    (AttemptStatus.ANSWERED, 2001, True, False, True),  # late
+    (AttemptStatus.ANSWERED, None, True, False, False),  # began, delay unknown: not counted late
+    (AttemptStatus.ANSWERED, None, False, False, True),  # never began (the flow never ran)
+    (AttemptStatus.CUSTOMER_HUNG_UP, None, False, False, True),  # hung up before the message
+    (AttemptStatus.CUSTOMER_HUNG_UP, 400, True, False, False),  # hung up after it began
+    (AttemptStatus.ANSWERED, 400, True, True, True),  # wanted a person, none free
+    (AttemptStatus.BUSY, None, False, False, False),  # nobody answered: not an answered call
+    (AttemptStatus.FAILED, None, False, False, False),
+])
+def test_the_one_definition_of_an_abandoned_call(small_book: SmallBook, status: AttemptStatus, delay_ms: int | None,
+                                                 started: bool, no_agent: bool, abandoned: bool) -> None:
+    campaign_id = running()
+    campaigns.plan_attempts(campaign_id, MORNING)
+    motor = attempt_for(campaign_id, small_book.motor_policy).id
+    dial(motor, MORNING, status, message_started_at=MORNING if started else None, message_delay_ms=delay_ms,
+         agent_unavailable=no_agent)
+
+    with session_scope() as session:
+        counted = session.scalar(select(func.count()).select_from(CampaignAttempt).where(
+            CampaignAttempt.id == motor, campaigns.abandoned_call()))
+    assert counted == int(abandoned)
+    assert campaigns.campaign_figures(campaign_id).abandoned == int(abandoned)

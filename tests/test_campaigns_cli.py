@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from click.testing import CliRunner, Result
+from sqlalchemy import update
 
 from ivr.cli import main
+from ivr.config import get_settings
+from ivr.db.models import Policy
+from ivr.db.session import session_scope
 from ivr.testing.small_book import SmallBook
 
 
@@ -29,6 +34,7 @@ def test_create_plan_show_and_move_a_campaign(small_book: SmallBook) -> None:
     assert "09:00-20:00" in created.output and "at most 3 calls 4 h apart" in created.output
     assert "newly planned" in first.output and "0 newly planned" in second.output
     assert "is running" in started.output and "is paused" in paused.output
+    assert "0 newly planned" in started.output  # a start plans at once; here nothing new was due
     assert "lines: motor, life" in shown.output and "branches: 北京分公司" in shown.output
     assert "renewals" in ivr("campaigns", "list").output
 
@@ -60,3 +66,14 @@ def test_dnc_add_list_and_import(database_url: str, tmp_path: Path) -> None:
     assert imported.exit_code == 0 and "1 numbers added" in imported.output
     assert refused.exit_code == 1 and f"{bad}:3: number 'abc'" in refused.output
     assert "+8613800138001" in listed and "+8613800138003" in listed and "+8613800138004" not in listed
+
+
+def test_starting_a_campaign_plans_its_calls_at_once(small_book: SmallBook) -> None:
+    with session_scope() as session:  # the CLI plans on today's clock: every premium falls due in 10 days
+        session.execute(update(Policy).values(next_due_date=get_settings().today() + timedelta(days=10)))
+    ivr("campaigns", "create", "daily", "--message", "premium due", "--due-within", "30")
+
+    started = ivr("campaigns", "start", "daily")
+
+    assert started.exit_code == 0, started.output
+    assert "is running" in started.output and "3 selected, 3 newly planned" in started.output

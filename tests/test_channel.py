@@ -1,8 +1,10 @@
 """What the flows learn about a call from the AGI environment (all untrusted)."""
 
+from datetime import timedelta
+
 from test_agi_protocol import session_with
 
-from ivr.telephony.channel import AgiChannel, CallInfo, flow_name
+from ivr.telephony.channel import AgiChannel, CallInfo, flow_name, since_answer
 
 
 def env(**values: str) -> dict[str, str]:
@@ -45,3 +47,23 @@ def test_a_channel_variable_set_by_whoever_made_the_call_is_read_and_an_unset_on
     assert channel.get_variable("CAMPAIGN_ATTEMPT") == "42"
     assert channel.get_variable("NOT_SET") == ""
     assert writer.getvalue().startswith(b'GET VARIABLE "CAMPAIGN_ATTEMPT"\n')
+
+
+def test_time_since_answer_is_read_from_asterisk_in_one_command_on_its_own_clock():
+    session, writer = session_with("200 result=1 (1795665600.250000 2026-11-26T04:00:01.900)\n"
+                                   "200 result=1 (0.000000 2026-11-26T04:00:01.900)\n"
+                                   "200 result=0\n")
+    channel = AgiChannel(session)
+
+    assert channel.time_since_answer() == timedelta(seconds=1, milliseconds=650)
+    assert channel.time_since_answer() is None  # not answered
+    assert channel.time_since_answer() is None  # func_cdr not loaded: nothing to read
+    assert writer.getvalue().startswith(
+        b'GET FULL VARIABLE "${CDR(answer,u)} ${STRFTIME(,UTC,%Y-%m-%dT%H:%M:%S.%6q)}"\n')
+
+
+def test_an_unreadable_answer_clock_is_none_not_an_error():
+    for reply in ("", "hangup", "1795665600 2026-11-26T04:00:01.900", "1795665600.25 2026-13-26T04:00:01.900",
+                  "1795665600.25 2026-11-26 04:00:01"):
+        assert since_answer(reply) is None
+    assert since_answer("1795665600.25 2026-11-26T04:00:00.100") == timedelta(milliseconds=-150)

@@ -102,6 +102,23 @@ def test_a_campaign_originate_to_an_e164_number_carries_its_channel_id_and_is_fo
     assert "ChannelId" not in fake.originates()[-1]
 
 
+def test_a_campaign_call_not_answered_reports_its_hangup_cause_and_an_answered_one_none():
+    fake = FakeAsterisk()
+    fake.originate_reasons["+8613800138001"] = 0  # Asterisk 22 says only "failed" for a 486 Busy Here ...
+    fake.originate_causes["+8613800138001"] = 17  # ... its Hangup event says user busy
+    queues = QueueControl(fake)
+
+    busy = queues.await_originate(queues.originate("PJSIP/+8613800138001@outbound", "hotline-outbound", "s", "",
+                                                   {}, channel_id="busy-1"), timeout=1)
+    answered = queues.await_originate(queues.originate("PJSIP/+8613800138002@outbound", "hotline-outbound", "s",
+                                                       "", {}, channel_id="answered-1"), timeout=1)
+    fake.emit("Hangup", Uniqueid="someone-else", Cause="16")  # not ours: ignored
+
+    assert (busy.success, busy.reason, busy.cause) == (False, "failed", 17)
+    assert (answered.success, answered.cause) == (True, None)
+    assert queues._causes == {}  # nothing kept once awaited
+
+
 @pytest.mark.parametrize("call", [
     lambda q: q.add_member("vip", "PJSIP/agent2,1,x", "Agent 2"),
     lambda q: q.add_member("vip", "SIP/agent2", "Agent 2"),

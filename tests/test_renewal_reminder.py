@@ -10,14 +10,17 @@ from sqlalchemy import select, update
 from test_menu import ScriptedChannel
 
 from ivr.config import get_settings, set_settings
-from ivr.db.models import (Call, CampaignAttempt, Customer, Disposition, DncSource, DoNotCall,
-                           PaymentReconciliation, Policy)
+from ivr.db.models import (AgentState, Call, CallbackRequest, CampaignAttempt, Customer, Disposition, DncSource,
+                           DoNotCall, PaymentReconciliation, Policy, QueueCall, QueueOutcome)
 from ivr.db.session import session_scope
 from ivr.domain import campaigns
+from ivr.domain.agent_states import record_change
 from ivr.domain.campaigns import AttemptStatus, CampaignSpec
+from ivr.domain.users import ConsoleRole, create_user
 from ivr.flows.runner import handle_call
 from ivr.telephony.channel import CallInfo
-from ivr.telephony.errors import Hangup
+from ivr.telephony.errors import AgiError, Hangup
+from ivr.testing.console import PASSWORD
 from ivr.testing.small_book import BIRTH_DATE, SmallBook
 
 PLANNED_AT = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai
@@ -28,10 +31,19 @@ RIGHT_YEAR = f"{BIRTH_DATE.year}"
 class CampaignCall(ScriptedChannel):
     """An answered campaign call: the dialer set CAMPAIGN_ATTEMPT; the customer hangs up when the script ends."""
 
-    def __init__(self, attempt: object, entries=(), press_during_play: str = "") -> None:
+    def __init__(self, attempt: object, entries=(), press_during_play: str = "",
+                 since_answer: timedelta | None | Exception = timedelta(milliseconds=420)) -> None:
         super().__init__(entries, press_during_play)
         self.info = CallInfo(f"out-{attempt}", "PJSIP/trunk-00000001", "renewal_reminder", "", "", "s", "en")
         self.attempt = str(attempt)
+        self.since_answer = since_answer
+
+    def time_since_answer(self):
+        """Asterisk's answer clock, as the test sets it; logged so a test sees when it was read."""
+        self.log.append(("since_answer",))
+        if isinstance(self.since_answer, Exception):
+            raise self.since_answer
+        return self.since_answer
 
     def answer(self):
         self.log.append(("answer",))
@@ -52,8 +64,18 @@ class CampaignCall(ScriptedChannel):
         return [sound for entry in self.log if entry[0] == "play" for sound in entry[1]]
 
 
-def dialling(small_book: SmallBook, language: str = "en", **changes: object) -> int:
-    """A running campaign's first attempt at the motor policy, claimed by the dialer (dialing)."""
+def agent_on_duty(queue: str = "general", username: str = "agent1") -> int:
+    """An agent logged in to ``queue`` and available, as the switchboard records it."""
+    user_id = create_user(username, "", ConsoleRole.AGENT, PASSWORD, username).id
+    record_change(user_id, AgentState.AVAILABLE, (queue,), "", PLANNED_AT)
+    return user_id
+
+
+def dialling(small_book: SmallBook, language: str = "en", agent_free: bool = True, **changes: object) -> int:
+    """A running campaign's first attempt at the motor policy, claimed by the dialer (dialing); an agent is
+    on duty in the general queue unless ``agent_free`` is False."""
+    if agent_free:
+        agent_on_duty()
     spec = CampaignSpec(name="renewals", message="premium due", due_within_days=30)
     campaign_id = campaigns.create_campaign(CampaignSpec(**{**spec.__dict__, **changes}), "tester", PLANNED_AT).id
     campaigns.start_campaign(campaign_id, PLANNED_AT)
@@ -67,11 +89,11 @@ def dialling(small_book: SmallBook, language: str = "en", **changes: object) -> 
     return attempt_id
 
 
-def answered(small_book: SmallBook, entries=(), press_during_play: str = "",
+def answered(small_book: SmallBook, entries=(), press_during_play: str = "", since_answer=timedelta(milliseconds=420),
              **campaign: object) -> tuple[int, CampaignCall]:
     """The customer answers the dialled attempt and keys ``entries``; the whole call is run."""
     attempt_id = dialling(small_book, **campaign)
-    channel = CampaignCall(attempt_id, entries, press_during_play)
+    channel = CampaignCall(attempt_id, entries, press_during_play, since_answer)
     handle_call(channel)
     return attempt_id, channel
 
@@ -295,3 +317,100 @@ def test_remind_later_moves_a_wanted_time_outside_the_window_to_the_next_window_
     assert moment == datetime(2026, 11, 22, 9, 0, tzinfo=zone)
     assert attempt(attempt_id, attempt_no=2).not_before == moment
     assert campaigns.remind_later(attempt_id, late_evening + timedelta(days=5), PLANNED_AT) == moment  # planned once
+
+
+# --- within 2 s of answer, and no silence when no agent is free -------------------------------------
+
+
+def test_how_long_after_answer_the_message_began_is_read_from_asterisk_just_before_it_and_recorded(small_book):
+    attempt_id, channel = answered(small_book, [RIGHT_YEAR, "3"], since_answer=timedelta(milliseconds=1234.4))
+
+    read = channel.log.index(("since_answer",))
+    assert channel.log[read + 1] == ("play", ("hotline/en/reminder_intro",))
+    row = attempt(attempt_id)
+    assert (row.message_delay_ms, row.agent_unavailable) == (1234, False)
+    assert row.message_started_at is not None and row.message_started_at >= row.answered_at
+    assert ("campaign", "message_delay_ms", "1234") in call_record(attempt_id)[1]
+    assert campaigns.campaign_figures(row.campaign_id).abandoned == 0
+
+
+@pytest.mark.parametrize("unreadable", [None, AgiError("520 usage")])
+def test_a_delay_asterisk_cannot_give_is_stored_as_null_and_the_call_goes_on(small_book, unreadable):
+    attempt_id, channel = answered(small_book, [RIGHT_YEAR, "3"], since_answer=unreadable)
+
+    row = attempt(attempt_id)
+    assert (row.status, row.key_pressed, row.message_delay_ms) == (AttemptStatus.ANSWERED, "3", None)
+    assert row.message_started_at is not None  # it began; how late, Asterisk could not say: not counted late
+    assert campaigns.campaign_figures(row.campaign_id).abandoned == 0
+
+
+def test_a_message_later_than_2_seconds_after_answer_is_an_abandoned_call(small_book):
+    attempt_id, _ = answered(small_book, [RIGHT_YEAR, "3"], since_answer=timedelta(milliseconds=2001))
+
+    figures = campaigns.campaign_figures(attempt(attempt_id).campaign_id)
+    assert (figures.abandoned, figures.late_messages, figures.answered_calls, figures.abandoned_rate) == (1, 1, 1, 1.0)
+
+
+def test_a_customer_who_hangs_up_before_the_message_began_is_an_abandoned_call(small_book):
+    attempt_id = dialling(small_book)
+    with pytest.raises(Hangup):
+        handle_call(CampaignCall(attempt_id, since_answer=Hangup("gone before the intro")))
+
+    row = attempt(attempt_id)
+    assert (row.status, row.message_started_at, row.message_delay_ms) == (AttemptStatus.CUSTOMER_HUNG_UP, None, None)
+    assert campaigns.campaign_figures(row.campaign_id).abandoned == 1
+
+
+def test_a_hang_up_after_the_message_began_is_not_an_abandoned_call(small_book):
+    attempt_id = dialling(small_book)
+    with pytest.raises(Hangup):
+        handle_call(CampaignCall(attempt_id, [RIGHT_YEAR]))
+
+    row = attempt(attempt_id)
+    assert row.status is AttemptStatus.CUSTOMER_HUNG_UP and row.message_started_at is not None
+    figures = campaigns.campaign_figures(row.campaign_id)
+    assert (figures.answered_calls, figures.abandoned) == (1, 0)
+
+
+@pytest.mark.parametrize("keys", [[RIGHT_YEAR, "1"], [RIGHT_YEAR, "0"]])
+def test_asking_for_a_person_when_none_is_free_books_a_callback_and_ends_politely(small_book, keys):
+    attempt_id, channel = answered(small_book, keys, agent_free=False)
+
+    assert channel.played()[-1] == "hotline/en/reminder_advisers_busy"
+    assert channel.variables() == {"IVR_OUTCOME": "done"}  # not the queue
+    row = attempt(attempt_id)
+    assert (row.status, row.key_pressed, row.agent_unavailable) == (AttemptStatus.ANSWERED, keys[1], True)
+    with session_scope() as session:
+        [callback] = session.scalars(select(CallbackRequest)).all()
+        assert (callback.number, callback.customer_id, callback.reason, callback.call_unique_id) == (
+            row.number, small_book.customer_id, "campaign", f"out-{attempt_id}")
+    call, events = call_record(attempt_id)
+    assert call.disposition is Disposition.SELF_SERVED
+    assert ("campaign", "no_agent_free", "customer_pressed_1" if keys[1] == "1" else "caller_pressed_0") in events
+    figures = campaigns.campaign_figures(row.campaign_id)
+    assert (figures.abandoned, figures.no_agent_free, figures.late_messages) == (1, 1, 0)
+
+
+def test_an_agent_on_duty_but_talking_or_in_another_queue_is_not_free(small_book):
+    attempt_id = dialling(small_book, agent_free=False)
+    talking = agent_on_duty("general", "agent1")
+    agent_on_duty("claims", "agent2")
+    with session_scope() as session:
+        session.add(QueueCall(unique_id="in-1", queue="general", number="+8613900000001", joined_at=PLANNED_AT,
+                              outcome=QueueOutcome.ANSWERED, answered_at=datetime.now(timezone.utc),
+                              agent_id=talking))
+    channel = CampaignCall(attempt_id, [RIGHT_YEAR, "1"])
+    handle_call(channel)
+
+    assert channel.played()[-1] == "hotline/en/reminder_advisers_busy"
+    assert attempt(attempt_id).agent_unavailable
+
+
+def test_a_free_agent_is_not_free_for_us_when_callers_already_wait_in_the_queue(small_book):
+    agent_on_duty("general", "agent9")
+    with session_scope() as session:
+        session.add(QueueCall(unique_id="in-2", queue="general", number="+8613900000002", joined_at=PLANNED_AT,
+                              outcome=QueueOutcome.WAITING))
+    assert not campaigns.agent_free_for(small_book.customer_id, "renewal", datetime.now(timezone.utc))
+    agent_on_duty("general", "agent8")
+    assert campaigns.agent_free_for(small_book.customer_id, "renewal", datetime.now(timezone.utc))

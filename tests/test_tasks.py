@@ -1,17 +1,12 @@
 """Background work through a real broker and a real worker (in a thread).
 
-The broker is a SQLite file of the test's own (the embedded default's
-transport), or the one in IVR_TEST_BROKER_URL: CI sets
-redis://127.0.0.1:6379/15 when Redis answers; amqp://guest:guest@127.0.0.1:5672//
-works too. A configured broker that does not answer fails the test: it never
-skips. Each test uses a queue of its own, so runs sharing a broker never take
-each other's tasks.
+The broker is the test's own SQLite file, or IVR_TEST_BROKER_URL (Redis on CI),
+with a queue of the test's own: see ivr/testing/celery_worker.py. A configured
+broker that does not answer fails the test: it never skips.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,43 +25,23 @@ from ivr.db.models import CampaignAttempt, ComplaintSubject, utcnow
 from ivr.db.session import session_scope
 from ivr.domain import campaigns, complaints
 from ivr.domain.campaigns import CampaignSpec
-from ivr.tasks import CAMPAIGN_TICK, FLAG_OVERDUE_COMPLAINTS, RECONCILE_ATTEMPTS, create_celery
-from ivr.tasks.broker import BrokerUnavailable, check_broker
+from ivr.tasks import CAMPAIGN_TICK, FLAG_OVERDUE_COMPLAINTS, PLAN_CAMPAIGNS, RECONCILE_ATTEMPTS, create_celery
+from ivr.tasks.broker import check_broker
 from ivr.tasks.complaints import flag_overdue_complaints
 from ivr.telephony.queues import QueueControl
+from ivr.testing.celery_worker import celery_on_test_broker
 from ivr.testing.fake_ami import FakeAsterisk
 from ivr.testing.small_book import SmallBook
 
-BROKER_ENV = "IVR_TEST_BROKER_URL"
 RESULT_TIMEOUT = 30
-
-
-def _test_broker(tmp_path: Path) -> tuple[str, str]:
-    """(broker_url, result_backend): results in Redis with a Redis broker, else in a SQLite file."""
-    broker = os.environ.get(BROKER_ENV) or f"sqla+sqlite:///{tmp_path / 'broker' / 'broker.db'}"
-    results = broker if broker.startswith("redis://") else f"db+sqlite:///{tmp_path / 'results' / 'results.db'}"
-    return broker, results
 
 
 @pytest.fixture
 def celery_app(database_url: str, tmp_path: Path) -> Iterator[Celery]:
     """A Celery app on the test's broker and database, with a worker consuming its own queue."""
-    broker, results = _test_broker(tmp_path)
-    app = create_celery(get_settings().replace(broker_url=broker, result_backend=results,
-                                               beat_schedule_file=str(tmp_path / "beat" / "schedule")))
-    queue = f"hotline-test-{uuid.uuid4().hex[:12]}"
-    app.conf.task_default_queue = queue
-    try:
-        check_broker(app, timeout=5)
-    except BrokerUnavailable as error:
-        pytest.fail(f"{error} ({BROKER_ENV}={os.environ.get(BROKER_ENV)!r})")
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+    with celery_on_test_broker(tmp_path) as app, \
+            start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
         yield app
-    with app.connection_for_write() as connection:
-        # Declared again first: a virtual transport (Redis) unbinds only what its channel declared.
-        test_queue = app.amqp.queues[queue](connection.default_channel)
-        test_queue.declare()
-        test_queue.delete()
 
 
 def test_overdue_complaint_is_flagged_by_the_task_through_the_broker(celery_app: Celery) -> None:
@@ -126,15 +101,17 @@ def test_worker_with_a_dead_broker_says_so_in_one_line(monkeypatch: pytest.Monke
     assert "Traceback" not in result.output
 
 
-def test_beat_sends_the_campaign_tick_and_the_reconciliation_at_their_intervals(tmp_path: Path) -> None:
-    settings = get_settings().replace(campaign_tick_seconds=7, campaign_reconcile_seconds=90,
+def test_beat_sends_the_campaign_planning_tick_and_reconciliation_at_their_intervals(tmp_path: Path) -> None:
+    settings = get_settings().replace(campaign_tick_seconds=7, campaign_reconcile_seconds=90, campaign_plan_minutes=20,
                                       broker_url=f"sqla+sqlite:///{tmp_path / 'b.db'}")
     app = create_celery(settings)
 
-    schedule = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
-    assert schedule[CAMPAIGN_TICK] == timedelta(seconds=7)
-    assert schedule[RECONCILE_ATTEMPTS] == timedelta(seconds=90)
-    assert {CAMPAIGN_TICK, RECONCILE_ATTEMPTS, "hotline.dial_attempt"} <= set(app.tasks)
+    entries = {entry["task"]: entry for entry in app.conf.beat_schedule.values()}
+    assert entries[CAMPAIGN_TICK]["schedule"] == timedelta(seconds=7)
+    assert entries[RECONCILE_ATTEMPTS]["schedule"] == timedelta(seconds=90)
+    assert entries[PLAN_CAMPAIGNS]["schedule"] == timedelta(minutes=20)
+    assert entries[PLAN_CAMPAIGNS]["options"] == {"expires": 1200.0}  # a late run is dropped, not piled up
+    assert {CAMPAIGN_TICK, PLAN_CAMPAIGNS, RECONCILE_ATTEMPTS, "hotline.dial_attempt"} <= set(app.tasks)
 
 
 def test_a_dial_task_delivered_twice_through_the_broker_dials_once(celery_app: Celery, small_book: SmallBook,

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -657,6 +658,8 @@ class Campaign(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     # Pacing: no originate before this; taken by one conditional UPDATE (ivr/domain/campaign_dialing.py).
     next_dial_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # When its policies were last selected (hotline.plan_campaigns, or a start).
+    last_planned_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class CampaignAttempt(Base):
@@ -672,7 +675,8 @@ class CampaignAttempt(Base):
     __table_args__ = (UniqueConstraint("campaign_id", "policy_id", "cycle", "attempt_no",
                                        name="uq_campaign_attempts_key"),
                       Index("ix_campaign_attempts_policy_cycle", "policy_id", "cycle"),
-                      Index("ix_campaign_attempts_campaign_status", "campaign_id", "status"))
+                      Index("ix_campaign_attempts_campaign_status", "campaign_id", "status"),
+                      Index("ix_campaign_attempts_campaign_ended", "campaign_id", "ended_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", name="fk_campaign_attempts_campaign"))
@@ -692,6 +696,12 @@ class CampaignAttempt(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     duration_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The abandoned measure (ivr/domain/campaigns.py abandoned_call): when the message began (our clock),
+    # how long after answer on Asterisk's clock (None: not measurable), and whether the customer wanted a
+    # person when none was free.
+    message_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    message_delay_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    agent_unavailable: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class DoNotCall(Base):

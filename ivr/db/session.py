@@ -7,10 +7,11 @@ while it waits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -80,6 +81,16 @@ def insert_if_absent(session: Session, model: type[Base], **values: object) -> N
     Safe when two calls race to create the same row: one inserts, the other
     finds it, and neither fails.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(model).values(**values).on_conflict_do_nothing())
+    session.execute(_insert(session)(model).values(**values).on_conflict_do_nothing())
+
+
+def insert_all_if_absent(session: Session, model: type[Base], rows: Sequence[Mapping[str, object]]) -> None:
+    """``insert_if_absent`` for many rows in one executemany: a campaign plans 200,000 first attempts in
+    seconds, not one statement per row."""
+    if rows:
+        session.execute(_insert(session)(model.__table__).on_conflict_do_nothing(), list(rows))
+
+
+def _insert(session: Session) -> Callable[..., Any]:
+    """The dialect's INSERT, which has ON CONFLICT DO NOTHING (PostgreSQL and SQLite)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert

@@ -4,7 +4,10 @@ An attempt still ``dialing`` ``campaign_reconcile_seconds`` after its
 Originate is looked up in Asterisk by its ChannelId (``Status``, which the
 ``hotline`` manager user may run). A channel that still exists is a call in
 progress (an answered reminder lasts minutes): it is left alone. One that does
-not is over, and nobody recorded how: the attempt is closed as ``failed``.
+not is over, and nobody recorded how: the attempt is closed as ``failed``, or,
+when the OriginateResponse said the customer answered (``answered_at`` is
+set), as ``answered`` with no message: the flow never spoke (the FastAGI
+server was down), an abandoned call (``campaigns.abandoned_call``).
 The same attempt is never dialed again; ``failed`` is not retried, so a
 customer whose call was lost this way is next called in a later cycle or by a
 retry another result planned. When AMI is down nothing is closed: the next run
@@ -39,7 +42,8 @@ class Reconciled:
 def reconcile_attempts(now: datetime, ami: QueueControl, after: timedelta) -> Reconciled:
     """Close the attempts dialing since before ``now - after`` whose channel Asterisk no longer has."""
     checked = closed = in_call = 0
-    for attempt_id, channel_id in campaign_dialing.stuck_attempts(now - after):
+    for stuck in campaign_dialing.stuck_attempts(now - after):
+        attempt_id, channel_id = stuck.attempt_id, stuck.channel_id
         try:
             alive = bool(channel_id) and ami.channel_exists(channel_id)
         except AmiError as error:
@@ -49,11 +53,12 @@ def reconcile_attempts(now: datetime, ami: QueueControl, after: timedelta) -> Re
         if alive:
             in_call += 1
             continue
+        status = AttemptStatus.FAILED if stuck.answered_at is None else AttemptStatus.ANSWERED
         try:
-            campaigns.record_result(attempt_id, AttemptStatus.FAILED, None, now)
+            campaigns.record_result(attempt_id, status, None, now, answered_at=stuck.answered_at)
         except InvalidTransition:  # its result came in meanwhile
             continue
         closed += 1
-        log.warning("campaign attempt closed by reconciliation, no channel left: attempt=%d channel_id=%s",
-                    attempt_id, channel_id)
+        log.warning("campaign attempt closed by reconciliation, no channel left: attempt=%d channel_id=%s "
+                    "status=%s", attempt_id, channel_id, status.value)
     return Reconciled(checked, closed, in_call, ami_down=False)

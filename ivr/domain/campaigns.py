@@ -19,12 +19,13 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ivr.config import get_settings
 from ivr.db.models import (
+    AgentState,
     AttemptStatus,
     Campaign,
     CampaignAttempt,
@@ -36,16 +37,20 @@ from ivr.db.models import (
     Policy,
     PolicyStatus,
     ProductLine,
+    QueueCall,
+    QueueOutcome,
     SalesAgent,
 )
-from ivr.db.session import insert_if_absent, session_scope
+from ivr.db.session import insert_all_if_absent, insert_if_absent, session_scope
+from ivr.domain import agent_states
 from ivr.domain.dnc import blocked
 from ivr.domain.errors import InvalidTransition, NotFound, ValidationError
-from ivr.domain.routing import load_holidays
+from ivr.domain.routing import load_holidays, route
 
 __all__ = ["AttemptCallFacts", "AttemptStatus", "CampaignFigures", "CampaignSpec", "CampaignState", "CampaignView",
            "DialAction", "DialDecision", "PlanCounts", "ProductLine", "RecordedResult", "Target",
-           "attempt_call_facts", "begin_attempt", "campaign_by_name", "campaign_figures", "create_campaign",
+           "abandoned_call", "agent_free_for", "attempt_call_facts", "begin_attempt", "campaign_by_name",
+           "campaign_figures", "create_campaign",
            "dial_decision", "get_campaign", "list_campaigns", "pause_campaign", "plan_attempts", "record_result",
            "remind_later", "report_paid", "retry_after", "select_targets", "skip_attempt", "start_campaign",
            "stop_campaign", "update_campaign"]
@@ -55,6 +60,8 @@ EARLIEST_CALL, LATEST_CALL = time(9, 0), time(21, 0)
 PHONE_ORDER = (PhoneKind.MOBILE, PhoneKind.HOME, PhoneKind.WORK)  # the mobile first
 RESULTS = frozenset(AttemptStatus) - {AttemptStatus.PLANNED, AttemptStatus.SKIPPED, AttemptStatus.DIALING}
 REACHED = (AttemptStatus.ANSWERED, AttemptStatus.CUSTOMER_HUNG_UP)  # a person answered
+MESSAGE_DEADLINE_MS = 2000  # who is calling and why, within 2 s of answer; later is an abandoned call
+TALK_STALE_AFTER = timedelta(hours=4)  # an agent's queue call with no end seen after this no longer keeps them busy
 NOT_DIALLED = (AttemptStatus.PLANNED, AttemptStatus.SKIPPED)
 # Retried results and the first wait before the retry; it doubles with every attempt.
 RETRY_BASE = {AttemptStatus.BUSY: timedelta(hours=1), AttemptStatus.NO_ANSWER: timedelta(hours=2),
@@ -109,6 +116,7 @@ class CampaignView:
     started_at: datetime | None
     paused_at: datetime | None
     stopped_at: datetime | None
+    last_planned_at: datetime | None = None  # when its policies were last selected
 
 
 @dataclass(frozen=True)
@@ -182,8 +190,11 @@ class CampaignFigures:
     remind_later: int = 0  # key 2: promises to pay, called again later
     already_paid: int = 0  # payment reports of this campaign's calls
     opt_outs: int = 0  # key 9
-    abandoned: int = 0  # answered calls the customer hung up on
+    abandoned: int = 0  # answered calls abandoned (``abandoned_call``): message late or never, or no agent free
     abandoned_rate: float = 0.0  # abandoned / answered calls
+    answered_calls: int = 0  # calls a person answered (answered or customer_hung_up), retries included
+    late_messages: int = 0  # answered calls whose message began more than 2 s after answer, or never
+    no_agent_free: int = 0  # answered calls that wanted a person when none was free (a callback was booked)
 
 
 # --- campaigns -----------------------------------------------------------------------------------
@@ -373,10 +384,10 @@ def select_targets(campaign_id: int, now: datetime) -> list[Target]:
         campaign = _campaign(session, campaign_id)
         reported = exists().where(PaymentReconciliation.policy_id == Policy.id,
                                   PaymentReconciliation.cycle == Policy.next_due_date)
+        matching = [*_matching(campaign, today), ~reported]
         policies = session.execute(select(Policy.id, Policy.policy_no, Policy.holder_id, Policy.next_due_date,
-                                          Policy.premium)
-                                   .where(*_matching(campaign, today), ~reported).order_by(Policy.id)).all()
-        numbers = _callable_numbers(session, {row.holder_id for row in policies}, now)
+                                          Policy.premium).where(*matching).order_by(Policy.id)).all()
+        numbers = _callable_numbers(session, select(Policy.holder_id).where(*matching), now) if policies else {}
     return [Target(row.id, row.policy_no, row.holder_id, row.next_due_date, numbers[row.holder_id],
                    Decimal(row.premium)) for row in policies if row.holder_id in numbers]
 
@@ -388,14 +399,15 @@ def plan_attempts(campaign_id: int, now: datetime) -> PlanCounts:
     """
     targets = select_targets(campaign_id, now)
     with session_scope() as session:
-        if _campaign(session, campaign_id).state is CampaignState.STOPPED:
+        campaign = _campaign(session, campaign_id)
+        if campaign.state is CampaignState.STOPPED:
             raise InvalidTransition(f"campaign {campaign_id} is stopped; it plans no more calls")
+        campaign.last_planned_at = now
         before = _first_attempts(session, campaign_id)
-        for target in targets:
-            insert_if_absent(session, CampaignAttempt, campaign_id=campaign_id, policy_id=target.policy_id,
-                             customer_id=target.customer_id, cycle=target.cycle, attempt_no=1,
-                             number=target.number, status=AttemptStatus.PLANNED, skip_reason="",
-                             planned_at=now, not_before=now)
+        insert_all_if_absent(session, CampaignAttempt, [
+            {"campaign_id": campaign_id, "policy_id": target.policy_id, "customer_id": target.customer_id,
+             "cycle": target.cycle, "attempt_no": 1, "number": target.number, "status": AttemptStatus.PLANNED,
+             "skip_reason": "", "planned_at": now, "not_before": now} for target in targets])
         planned = _first_attempts(session, campaign_id) - before
     return PlanCounts(len(targets), planned, len(targets) - planned)
 
@@ -421,15 +433,17 @@ def _matching(campaign: Campaign, today: date) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _callable_numbers(session: Session, customer_ids: set[int], now: datetime) -> dict[int, str]:
-    """Each customer's first number (mobile, home, work) that do-not-call allows; none: left out."""
-    if not customer_ids:
-        return {}
+def _callable_numbers(session: Session, holders: Select[tuple[int]], now: datetime) -> dict[int, str]:
+    """Each holder's first number (mobile, home, work) that do-not-call allows; none: left out.
+
+    ``holders`` is a subquery, never a list of ids: a large book's targets would pass PostgreSQL's
+    65,535 bind parameters (and SQLite's 32,766) in one ``IN``.
+    """
     active = DoNotCall.until > now
     blocked_customers = set(session.scalars(select(DoNotCall.customer_id).where(active)))
     blocked_numbers = set(session.scalars(select(DoNotCall.number).where(active)))
     phones = session.execute(select(CustomerPhone.customer_id, CustomerPhone.number, CustomerPhone.kind)
-                             .where(CustomerPhone.customer_id.in_(customer_ids), CustomerPhone.extension == "")
+                             .where(CustomerPhone.customer_id.in_(holders), CustomerPhone.extension == "")
                              .order_by(CustomerPhone.id)).all()
     chosen: dict[int, str] = {}
     for phone in sorted(phones, key=lambda p: PHONE_ORDER.index(p.kind)):
@@ -495,9 +509,11 @@ def _number_decision(session: Session, attempt: CampaignAttempt, now: datetime) 
 def _timing_decision(session: Session, attempt: CampaignAttempt, campaign: Campaign,
                      now: datetime) -> DialDecision:
     """At most max_attempts calls per policy and cycle (any campaign), min_gap_hours apart, in the window."""
+    # Not this attempt itself: a racing worker's claim of it, committed after our first read, makes it
+    # a lost race (begin_attempt), not a call too soon after itself.
     dialled = session.execute(select(func.count(), func.max(CampaignAttempt.started_at)).where(
         CampaignAttempt.policy_id == attempt.policy_id, CampaignAttempt.cycle == attempt.cycle,
-        CampaignAttempt.status.not_in(NOT_DIALLED))).one()
+        CampaignAttempt.id != attempt.id, CampaignAttempt.status.not_in(NOT_DIALLED))).one()
     if dialled[0] >= campaign.max_attempts:
         return DialDecision(DialAction.SKIP, "max_attempts")
     earliest = max(now, attempt.not_before)
@@ -552,10 +568,14 @@ def begin_attempt(attempt_id: int, channel_id: str, now: datetime) -> bool:
 
 
 def record_result(attempt_id: int, status: AttemptStatus, key: str | None, now: datetime,
-                  answered_at: datetime | None = None) -> RecordedResult:
+                  answered_at: datetime | None = None, message_started_at: datetime | None = None,
+                  message_delay_ms: int | None = None, agent_unavailable: bool = False) -> RecordedResult:
     """How a dialled attempt ended, and the key pressed; a busy or unanswered call plans its retry.
 
     Only an attempt in ``dialing`` takes a result, once: a second result for it is InvalidTransition.
+    An answered call also says when its message began, how long after answer (Asterisk's clock; None
+    when it could not be read) and whether the customer wanted a person when none was free: the
+    abandoned measure (``abandoned_call``).
     """
     if status not in RESULTS:
         raise ValidationError(f"{status.value} is not how a call ends", "invalid_attempt_result")
@@ -565,8 +585,10 @@ def record_result(attempt_id: int, status: AttemptStatus, key: str | None, now: 
         attempt = _attempt(session, attempt_id)
         started = attempt.started_at or now
         if not _move_in(session, attempt_id, AttemptStatus.DIALING, status=status, key_pressed=key,
-                        answered_at=answered_at, ended_at=now,
-                        duration_seconds=max(0, int((now - started).total_seconds()))):
+                        answered_at=answered_at or attempt.answered_at, ended_at=now,
+                        duration_seconds=max(0, int((now - started).total_seconds())),
+                        message_started_at=message_started_at, message_delay_ms=message_delay_ms,
+                        agent_unavailable=agent_unavailable):
             raise InvalidTransition(f"attempt {attempt_id} is {attempt.status.value}, not dialing")
         retry = _plan_retry(session, attempt, status, now)
     return RecordedResult(attempt_id, status, retry.id if retry else None, retry.not_before if retry else None)
@@ -668,7 +690,48 @@ def _attempt(session: Session, attempt_id: int) -> CampaignAttempt:
     return attempt
 
 
+# --- agents for an answered call ------------------------------------------------------------------
+
+
+def agent_free_for(customer_id: int | None, intent: str, now: datetime) -> bool:
+    """Whether the queue routing would send this customer to has an agent free to take them now.
+
+    From the database, as the switchboard keeps it (no AMI from a flow): agents logged in to that
+    queue and not paused, less those talking on a queue call (answered, no end seen, for at most
+    ``TALK_STALE_AFTER``), less the callers already waiting in it.
+    """
+    queue = route(customer_id, intent, now).queue
+    ready = {agent.user_id for agent in agent_states.agents(on_duty_only=True)
+             if agent.state is AgentState.AVAILABLE and queue in agent.queues}
+    if not ready:
+        return False
+    with session_scope() as session:
+        talking = set(session.scalars(select(QueueCall.agent_id).where(
+            QueueCall.agent_id.in_(ready), QueueCall.outcome == QueueOutcome.ANSWERED,
+            QueueCall.ended_at.is_(None), QueueCall.answered_at >= now - TALK_STALE_AFTER)))
+        waiting = session.scalar(select(func.count()).select_from(QueueCall).where(
+            QueueCall.queue == queue, QueueCall.outcome == QueueOutcome.WAITING)) or 0
+    return len(ready - talking) > waiting
+
+
 # --- figures -------------------------------------------------------------------------------------
+
+
+def abandoned_call() -> ColumnElement[bool]:
+    """The one definition of an abandoned campaign call, as SQL on ``campaign_attempts``.
+
+    A person answered (``answered`` or ``customer_hung_up``) and either the message did not start
+    within ``MESSAGE_DEADLINE_MS`` of answer (it began later on Asterisk's clock, or never: they hung
+    up first, the flow never ran) or they wanted a person and none was free. A message that began
+    but whose delay Asterisk could not give is not counted late (docs/campaigns.md).
+    """
+    return and_(CampaignAttempt.status.in_(REACHED),
+                or_(_late_message(), CampaignAttempt.agent_unavailable.is_(True)))
+
+
+def _late_message() -> ColumnElement[bool]:
+    return or_(CampaignAttempt.message_started_at.is_(None),
+               CampaignAttempt.message_delay_ms > MESSAGE_DEADLINE_MS)
 
 
 def campaign_figures(campaign_id: int) -> CampaignFigures:
@@ -689,17 +752,26 @@ def campaign_figures(campaign_id: int) -> CampaignFigures:
         paid = session.scalar(select(func.count()).select_from(PaymentReconciliation).join(
             CampaignAttempt, CampaignAttempt.id == PaymentReconciliation.attempt_id).where(of_campaign)) or 0
         targets = _first_attempts(session, campaign_id)
-    return _figures(targets, by_status, skipped, keys, reached, paid)
+        abandoned, late, no_agent = session.execute(select(
+            _count_where(abandoned_call()), _count_where(_late_message()),
+            _count_where(CampaignAttempt.agent_unavailable.is_(True)))
+            .where(of_campaign, CampaignAttempt.status.in_(REACHED))).one()
+    return _figures(targets, by_status, skipped, keys, reached, paid, (abandoned or 0, late or 0, no_agent or 0))
+
+
+def _count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
 def _figures(targets: int, by_status: dict[str, int], skipped: dict[str, int], keys: dict[str | None, int],
-             reached: int, paid: int) -> CampaignFigures:
+             reached: int, paid: int, abandon: tuple[int, int, int]) -> CampaignFigures:
     answered = sum(by_status.get(status.value, 0) for status in REACHED)
-    abandoned = by_status.get(AttemptStatus.CUSTOMER_HUNG_UP.value, 0)
+    abandoned, late, no_agent = abandon
     return CampaignFigures(
         targets=targets, attempts=sum(by_status.values()), by_status=by_status, skipped_by_reason=skipped,
         dialled=sum(count for status, count in by_status.items() if status not in {s.value for s in NOT_DIALLED}),
         reached=reached, contact_rate=reached / targets if targets else 0.0,
         agent_requests=keys.get(KEY_AGENT, 0), remind_later=keys.get(KEY_REMIND_LATER, 0), already_paid=paid,
         opt_outs=keys.get(KEY_STOP_CALLING, 0), abandoned=abandoned,
-        abandoned_rate=abandoned / answered if answered else 0.0)
+        abandoned_rate=abandoned / answered if answered else 0.0, answered_calls=answered, late_messages=late,
+        no_agent_free=no_agent)

@@ -8,6 +8,14 @@ then the amount and due date and the offer: 1 a person, 2 remind me later,
 3 I have already paid, 9 stop calling me (``*`` repeats, ``0`` is a person
 anywhere). However the call ends, the attempt gets its one result with the
 key chosen: ``answered``, or ``customer_hung_up`` when they hang up first.
+
+The abandoned measure (docs/campaigns.md): just before the introduction is
+streamed, the flow asks Asterisk how long ago the call was answered, on
+Asterisk's clock (``Channel.time_since_answer``), and records it with the
+result; a customer who wants a person (1, 0, or too many wrong keys at the
+offer) when no agent is free hears that the advisers are busy, gets a
+callback request, and the call ends politely rather than waiting in an empty
+queue.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 
 from ivr.config import get_settings
 from ivr.domain import campaigns
+from ivr.domain.callbacks import request_callback
 from ivr.domain.campaigns import AttemptCallFacts, AttemptStatus
 from ivr.domain.dnc import DncSource, opt_out
 from ivr.domain.errors import InvalidTransition
@@ -31,6 +40,7 @@ ATTEMPT_VARIABLE = "CAMPAIGN_ATTEMPT"  # set on the channel by the dialer's Orig
 ATTEMPT_ID_MAX_DIGITS = 18
 BIRTH_YEAR_DIGITS = 4
 INTENT = "renewal"  # no queue of its own: routing sends it to general (or vip)
+CALLBACK_REASON = "campaign"  # a callback booked because no agent was free for a campaign call
 AGENT, REMIND_LATER, ALREADY_PAID, STOP_CALLING = (campaigns.KEY_AGENT, campaigns.KEY_REMIND_LATER, "3",
                                                    campaigns.KEY_STOP_CALLING)
 # "Remind me later": key -> how much later, as offered in P.remind_later_menu.
@@ -43,9 +53,13 @@ class NoCampaignAttempt(ValueError):
 
 @dataclass
 class Progress:
-    """The key the customer chose at the offer, kept for the attempt's result however the call ends."""
+    """What the attempt's result needs, kept however the call ends: the key chosen at the offer, when the
+    message began and how long after answer (Asterisk's clock), and whether no agent was free."""
 
     key: str | None = None
+    message_started_at: datetime | None = None
+    message_delay_ms: int | None = None
+    agent_unavailable: bool = False
 
 
 def renewal_reminder(call: Conversation) -> None:
@@ -58,16 +72,19 @@ def renewal_reminder(call: Conversation) -> None:
     progress = Progress()
     status = AttemptStatus.ANSWERED
     try:
-        remind(call, facts, progress)
-    except TransferToAgent as transfer:
-        if progress.key is None and transfer.reason == "caller_pressed_0":
-            progress.key = AGENT_KEY
-        raise
+        try:
+            remind(call, facts, progress)
+        except TransferToAgent as transfer:
+            if progress.key is None and transfer.reason == "caller_pressed_0":
+                progress.key = AGENT_KEY
+            if agent_free(call):
+                raise
+            no_agent_free(call, facts, progress, transfer.reason)
     except Hangup:
         status = AttemptStatus.CUSTOMER_HUNG_UP
         raise
     finally:
-        record_outcome(call, facts.attempt_id, status, progress.key, answered_at)
+        record_outcome(call, facts.attempt_id, status, progress, answered_at)
 
 
 def attempt_id_of(call: Conversation) -> int:
@@ -79,6 +96,7 @@ def attempt_id_of(call: Conversation) -> int:
 
 
 def remind(call: Conversation, facts: AttemptCallFacts, progress: Progress) -> None:
+    message_starts(call, progress)
     call.say(P.reminder_intro)
     if not birth_year_confirmed(call, facts):
         call.say(P.reminder_unverified)
@@ -96,6 +114,46 @@ def remind(call: Conversation, facts: AttemptCallFacts, progress: Progress) -> N
     RESPONSES[progress.key](call, facts)
     call.state.served = True
     call.say(P.reminder_goodbye)
+
+
+def message_starts(call: Conversation, progress: Progress) -> None:
+    """Note when the message begins and how long after answer, on Asterisk's clock. Unreadable: None,
+    logged; the call goes on (a hangup is still a hangup)."""
+    try:
+        elapsed = call.channel.time_since_answer()
+    except Hangup:
+        raise
+    except Exception:
+        log.exception("campaign message delay not read (call %s)", call.journal.unique_id)
+        elapsed = None
+    progress.message_started_at = datetime.now(timezone.utc)
+    if elapsed is None:
+        log.warning("campaign message delay unknown: Asterisk gave no answer time (call %s)",
+                    call.journal.unique_id)
+        return
+    progress.message_delay_ms = max(0, round(elapsed.total_seconds() * 1000))
+
+
+def agent_free(call: Conversation) -> bool:
+    """Whether an agent can take the customer now (from the database); if the check fails, the queue."""
+    try:
+        return campaigns.agent_free_for(call.state.customer_id, INTENT, datetime.now(timezone.utc))
+    except Exception:
+        log.exception("agent availability not read (call %s); the customer goes to the queue",
+                      call.journal.unique_id)
+        return True
+
+
+def no_agent_free(call: Conversation, facts: AttemptCallFacts, progress: Progress, reason: str) -> None:
+    """Nobody can take the customer: a callback on the number we called, then say so and goodbye."""
+    progress.agent_unavailable = True
+    call.journal.event("campaign", "no_agent_free", reason)
+    outcome = request_callback(facts.number, facts.customer_id, CALLBACK_REASON, call.journal.unique_id,
+                               datetime.now(timezone.utc))
+    call.journal.event("callback", "merged" if outcome.merged else "requested", str(outcome.request_id))
+    call.state.served = True
+    call.journal.event("prompt", P.reminder_advisers_busy)
+    call.channel.play(call.sounds(P.reminder_advisers_busy))  # no 0-to-agent here: there is none
 
 
 def birth_year_confirmed(call: Conversation, facts: AttemptCallFacts) -> bool:
@@ -145,13 +203,18 @@ def stop_calling(call: Conversation, facts: AttemptCallFacts) -> None:
 RESPONSES = {REMIND_LATER: remind_later, ALREADY_PAID: already_paid, STOP_CALLING: stop_calling}
 
 
-def record_outcome(call: Conversation, attempt_id: int, status: AttemptStatus, key: str | None,
+def record_outcome(call: Conversation, attempt_id: int, status: AttemptStatus, progress: Progress,
                    answered_at: datetime) -> None:
     """The attempt's one result. A result already there (the dialer's, a repeated call) is logged, not raised:
     the customer on the line matters more than the bookkeeping."""
-    call.journal.event("campaign", "outcome", f"{status.value}:{key or ''}")
+    call.journal.event("campaign", "outcome", f"{status.value}:{progress.key or ''}")
+    if progress.message_delay_ms is not None:
+        call.journal.event("campaign", "message_delay_ms", str(progress.message_delay_ms))
     try:
-        campaigns.record_result(attempt_id, status, key, datetime.now(timezone.utc), answered_at=answered_at)
+        campaigns.record_result(attempt_id, status, progress.key, datetime.now(timezone.utc),
+                                answered_at=answered_at, message_started_at=progress.message_started_at,
+                                message_delay_ms=progress.message_delay_ms,
+                                agent_unavailable=progress.agent_unavailable)
     except InvalidTransition as exc:
         log.warning("campaign attempt %s result not recorded (call %s): %s", attempt_id,
                     call.journal.unique_id, exc)

@@ -34,6 +34,7 @@ __all__ = ["TASK_MODULES", "beat_schedule", "create_celery", "get_celery"]
 TASK_MODULES = ["ivr.tasks.complaints", "ivr.tasks.campaigns"]
 FLAG_OVERDUE_COMPLAINTS = "hotline.flag_overdue_complaints"
 CAMPAIGN_TICK, RECONCILE_ATTEMPTS = "hotline.campaign_tick", "hotline.reconcile_attempts"
+PLAN_CAMPAIGNS = "hotline.plan_campaigns"
 DEFAULT_QUEUE = "hotline"
 SOFT_LIMIT_MARGIN_SECONDS = 30
 
@@ -44,6 +45,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     overdue_every = timedelta(minutes=settings.overdue_check_minutes)
     tick_every = timedelta(seconds=settings.campaign_tick_seconds)
     reconcile_every = timedelta(seconds=settings.campaign_reconcile_seconds)
+    plan_every = timedelta(minutes=settings.campaign_plan_minutes)
     return {
         "flag-overdue-complaints": {"task": FLAG_OVERDUE_COMPLAINTS, "schedule": overdue_every,
                                     "options": {"expires": overdue_every.total_seconds()}},
@@ -51,6 +53,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
                           "options": {"expires": tick_every.total_seconds()}},
         "reconcile-attempts": {"task": RECONCILE_ATTEMPTS, "schedule": reconcile_every,
                                "options": {"expires": reconcile_every.total_seconds()}},
+        "plan-campaigns": {"task": PLAN_CAMPAIGNS, "schedule": plan_every,
+                           "options": {"expires": plan_every.total_seconds()}},
     }
 
 

@@ -1,4 +1,11 @@
-"""Campaign tasks: beat runs ``campaign_tick`` and ``reconcile_attempts``; the tick enqueues ``dial_attempt``.
+"""Campaign tasks: beat runs ``plan_campaigns``, ``campaign_tick`` and ``reconcile_attempts``; the tick
+enqueues ``dial_attempt``.
+
+Planning (the full selection of every running campaign) runs on its own,
+slower schedule (``campaign_plan_minutes``), so a running campaign picks up
+each day what has fallen due: the daily renewal campaign. A campaign is also
+planned at once when it is started (``ivr campaigns start``, the campaign
+page). The tick only enqueues the due attempts pacing allows.
 
 Every task takes ids (JSON) and is safe to run twice: ``dial_attempt`` claims
 its attempt with ``begin_attempt`` (one conditional UPDATE, committed before
@@ -25,7 +32,7 @@ from celery import Task, shared_task
 
 from ivr.config import get_settings
 from ivr.db.models import utcnow
-from ivr.tasks import CAMPAIGN_TICK, RECONCILE_ATTEMPTS
+from ivr.tasks import CAMPAIGN_TICK, PLAN_CAMPAIGNS, RECONCILE_ATTEMPTS
 from ivr.dialer import pacing
 from ivr.dialer.dial import await_result, dial_attempt as dial_one
 from ivr.dialer.reconcile import reconcile_attempts as reconcile
@@ -59,21 +66,38 @@ def worker_ami() -> QueueControl:
         return _control
 
 
+@shared_task(name=PLAN_CAMPAIGNS, bind=True)
+def plan_campaigns(self: Task) -> dict[str, int]:
+    """Select what has fallen due for every running campaign: new first attempts (idempotent)."""
+    now = clock()
+    planned: dict[str, int] = {}
+    for campaign_id in campaign_dialing.running_campaigns():
+        try:
+            counts = campaigns.plan_attempts(campaign_id, now)
+        except InvalidTransition:  # stopped meanwhile
+            continue
+        planned[str(campaign_id)] = counts.planned
+        log.info("campaign planned: campaign=%d selected=%d planned=%d already_planned=%d task_id=%s",
+                 campaign_id, counts.selected, counts.planned, counts.already_planned, self.request.id)
+    return planned
+
+
 @shared_task(name=CAMPAIGN_TICK, bind=True)
 def campaign_tick(self: Task) -> dict[str, Any]:
-    """Plan every running campaign's attempts, then enqueue the due ones its pacing allows now."""
+    """Enqueue every running campaign's due attempts, as many as its pacing (and throttle) allows now."""
     settings, now = get_settings(), clock()
     enqueued: dict[str, int] = {}
     for campaign_id in campaign_dialing.running_campaigns():
-        try:
-            campaigns.plan_attempts(campaign_id, now)
-        except InvalidTransition:  # stopped meanwhile
-            continue
         campaign = campaigns.get_campaign(campaign_id)
-        count = pacing.batch_size(campaign.max_channels, campaign_dialing.dialing_count(campaign_id),
-                                  campaign.calls_per_second, settings.campaign_tick_seconds)
+        limits = pacing.campaign_throttle(campaign, now)
+        count = pacing.batch_size(limits.max_channels, campaign_dialing.dialing_count(campaign_id),
+                                  limits.calls_per_second, settings.campaign_tick_seconds)
         due = campaign_dialing.due_attempts(campaign_id, now, count)
-        for attempt_id, countdown in zip(due, pacing.countdowns(len(due), campaign.calls_per_second)):
+        if limits.mode != "full":
+            log.warning("campaign slowed by its abandoned rate: campaign=%d rate=%.4f mode=%s channels=%d cps=%.3f",
+                        campaign_id, limits.abandoned_rate, limits.mode, limits.max_channels,
+                        limits.calls_per_second)
+        for attempt_id, countdown in zip(due, pacing.countdowns(len(due), limits.calls_per_second)):
             # Not run within the tick (workers behind): dropped, since the next tick offers it again.
             dial_attempt.apply_async((attempt_id,), countdown=countdown,
                                      expires=countdown + settings.campaign_tick_seconds)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -18,6 +18,12 @@ from ivr.telephony.agi import AgiSession
 
 _SIP_QUOTED_PAIR = re.compile(r"\\(.)")
 _SOUND_NAME = re.compile(r"^[A-Za-z0-9_/-]+$")
+# Read in one GET FULL VARIABLE, so both come from Asterisk at the same moment: the channel's answer
+# time from its CDR (``u``: unformatted, "<epoch seconds>.<microseconds>", "0.000000" before answer;
+# needs func_cdr.so) and Asterisk's clock now (STRFTIME with no epoch is now, with microseconds;
+# ``%6q`` is Asterisk's fraction-of-a-second format), in UTC.
+ANSWER_CLOCK_EXPRESSION = "${CDR(answer,u)} ${STRFTIME(,UTC,%Y-%m-%dT%H:%M:%S.%6q)}"
+_ANSWER_CLOCK = re.compile(r"^(\d{1,12})\.(\d{1,6}) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{1,6})$")
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,22 @@ class Channel(Protocol):
     def say_number(self, number: int, interrupt_keys: str = "") -> str: ...
     def say_digits(self, digits: str, interrupt_keys: str = "") -> str: ...
     def say_date(self, day: date, interrupt_keys: str = "") -> str: ...
+    def time_since_answer(self) -> timedelta | None: ...
+
+
+def since_answer(reply: str) -> timedelta | None:
+    """Asterisk's now minus the answer time, from the text of ``ANSWER_CLOCK_EXPRESSION``; None when
+    Asterisk could not say (not answered, CDRs off or func_cdr not loaded, anything unexpected)."""
+    match = _ANSWER_CLOCK.match(reply.strip())
+    if match is None or int(match[1]) == 0:
+        return None
+    fraction = timedelta(microseconds=int(match[2].ljust(6, "0")))
+    answered = datetime.fromtimestamp(int(match[1]), timezone.utc) + fraction
+    try:
+        now = datetime.strptime(match[3], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return now - answered
 
 
 class AgiChannel:
@@ -154,3 +176,8 @@ class AgiChannel:
         """Month, day and year, whatever the server's time zone."""
         noon = int(datetime.combine(day, time(12), tzinfo=timezone.utc).timestamp())
         return self._agi.say_datetime(noon, interrupt_keys, "BdY", "UTC")
+
+    def time_since_answer(self) -> timedelta | None:
+        """How long ago the channel was answered, on Asterisk's clock (ours may differ); None when
+        Asterisk cannot say. One AGI command: ``GET FULL VARIABLE`` of ``ANSWER_CLOCK_EXPRESSION``."""
+        return since_answer(self._agi.get_full_variable(ANSWER_CLOCK_EXPRESSION))

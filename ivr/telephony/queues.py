@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Protocol
@@ -43,6 +43,10 @@ _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")
 _VARIABLE_VALUE_UNSAFE = re.compile(r'[,"\\]')
 
 TRACKED_ORIGINATIONS = 200  # outcomes kept for await_originate
+# A failed Originate's OriginateResponse says only "failed" for most causes (Asterisk 22 gives Reason 0
+# for a 486 Busy Here), so await_originate also reports the channel's hangup cause (Q.850, the Hangup
+# event's Cause), which may come just after the response.
+HANGUP_CAUSE_WAIT_S = 1.0
 
 _ALREADY_MEMBER = "Already there"
 _NOT_MEMBER = "Not there"
@@ -58,6 +62,8 @@ class AmiActions(Protocol):
 
     def send_list_action(self, action: Mapping[str, object], complete_event: str,
                          timeout: float | None = None) -> tuple[AmiMessage, list[AmiMessage]]: ...
+
+    def register_event(self, event: str, function: Callable[[AmiMessage], object]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,7 @@ class OriginateResult:
     reason: str  # an ORIGINATE_REASONS name, or "reason <n>"
     channel: str
     uniqueid: str
+    cause: int | None = None  # a call not answered: its Q.850 hangup cause (17 busy, 1 unallocated ...), if heard
 
 
 class QueueControl:
@@ -114,8 +121,12 @@ class QueueControl:
     def __init__(self, ami: AmiActions) -> None:
         self.ami = ami
         self._lock = threading.Lock()
-        # ActionID -> its OriginateResponse, kept for await_originate; oldest first.
-        self._originating: OrderedDict[str, ActionEvents] = OrderedDict()
+        # ActionID -> its OriginateResponse and ChannelId, kept for await_originate; oldest first.
+        self._originating: OrderedDict[str, tuple[ActionEvents, str | None]] = OrderedDict()
+        # ChannelId of a channel originated here -> its hangup cause once heard (None before).
+        self._causes: OrderedDict[str, int | None] = OrderedDict()
+        self._cause_heard = threading.Condition(self._lock)
+        self._hearing_hangups = False
 
     def add_member(self, queue: str, interface: str, member_name: str,
                    paused: bool = False, reason: str = "") -> None:
@@ -177,13 +188,34 @@ class QueueControl:
                   "Variable": [_variable(name, value) for name, value in variables.items()]}
         if channel_id is not None:
             action["ChannelId"] = _checked(_CHANNEL_ID, "channel id", channel_id)
+            self._hear_hangup_of(channel_id)
         reply, events = self.ami.send_action_with_events(action, "OriginateResponse")
         succeeded(reply, "Originate")
         with self._lock:
-            self._originating[events.action_id] = events
+            self._originating[events.action_id] = (events, channel_id)
             while len(self._originating) > TRACKED_ORIGINATIONS:  # never awaited: forget the oldest
-                self._originating.popitem(last=False)[1].cancel()
+                forgotten, forgotten_id = self._originating.popitem(last=False)[1]
+                forgotten.cancel()
+                self._causes.pop(forgotten_id or "", None)
         return events.action_id
+
+    def _hear_hangup_of(self, channel_id: str) -> None:
+        """Keep the Hangup event's cause for ``channel_id`` (one handler for every channel)."""
+        with self._lock:
+            self._causes[channel_id] = None
+            while len(self._causes) > TRACKED_ORIGINATIONS:
+                self._causes.popitem(last=False)
+            if self._hearing_hangups:
+                return
+            self._hearing_hangups = True
+        self.ami.register_event("Hangup", self._on_hangup)
+
+    def _on_hangup(self, event: AmiMessage) -> None:
+        uniqueid, cause = event.get("Uniqueid") or "", _int(event.get("Cause"))
+        with self._lock:
+            if uniqueid in self._causes and cause:  # 0: no cause given
+                self._causes[uniqueid] = cause
+                self._cause_heard.notify_all()
 
     def await_originate(self, action_id: str, timeout: float) -> OriginateResult:
         """The outcome of :meth:`originate` ``action_id``: answered, or why not.
@@ -194,13 +226,23 @@ class QueueControl:
         here or already awaited.
         """
         with self._lock:
-            events = self._originating.pop(action_id)
+            events, channel_id = self._originating.pop(action_id)
         response = events.wait(timeout)
         reason = _int(response.get("Reason"))
+        cause = None if channel_id is None else self._hangup_cause(channel_id, wait=not response.is_success)
         return OriginateResult(success=response.is_success,
                                reason=ORIGINATE_REASONS.get(reason, f"reason {reason}"),
                                channel=response.get("Channel") or "",
-                               uniqueid=response.get("Uniqueid") or "")
+                               uniqueid=response.get("Uniqueid") or "", cause=cause)
+
+    def _hangup_cause(self, channel_id: str, wait: bool) -> int | None:
+        """The channel's hangup cause (forgotten here), waiting a moment for its Hangup event when
+        ``wait``; None if none came. An answered channel hangs up later: it is not waited for."""
+        with self._lock:
+            if wait:
+                self._cause_heard.wait_for(lambda: self._causes.get(channel_id) is not None, HANGUP_CAUSE_WAIT_S)
+            cause = self._causes.pop(channel_id, None)
+            return None if not wait else cause
 
     def channel_exists(self, channel_id: str) -> bool:
         """Whether Asterisk still has the channel whose uniqueid is ``channel_id`` (an Originate's ChannelId).

@@ -74,6 +74,11 @@ class Sandbox:
         connection drops and dynamic queue members are forgotten."""
         self._run("restart", timeout=120)
 
+    def crash(self) -> None:
+        """Kill Asterisk (SIGKILL) and start it again: unlike ``restart``, nothing is said on the way
+        down, so an Originate in flight never gets its OriginateResponse."""
+        self._run("crash", timeout=120)
+
     def is_running(self) -> bool:
         try:
             self._run("status", timeout=10)

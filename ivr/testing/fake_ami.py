@@ -35,6 +35,8 @@ class FakeAsterisk:
         # Dialer: the OriginateResponse reason per number called (ORIGINATE_REASONS code; 4 answered),
         # and the ChannelIds of the channels that exist now (an answered call's stays until hangup).
         self.originate_reasons: dict[str, int] = {}
+        # ... and the Hangup event's Cause (Q.850) sent before the response of a call not answered.
+        self.originate_causes: dict[str, int] = {}
         self.channels: set[str] = set()
         self._lock = threading.Lock()
 
@@ -99,6 +101,8 @@ class FakeAsterisk:
         reason = self.originate_reasons.get(number, 4)
         if reason == 4 and action.get("ChannelId"):
             self.channels.add(str(action["ChannelId"]))
+        if reason != 4 and number in self.originate_causes:
+            self.emit("Hangup", Uniqueid=str(action.get("ChannelId", "")), Cause=str(self.originate_causes[number]))
         response = AmiMessage([("Event", "OriginateResponse"), ("Response", "Success" if reason == 4 else "Failure"),
                                ("Channel", str(action["Channel"])), ("Reason", str(reason)),
                                ("Uniqueid", str(action.get("ChannelId", "")))])

@@ -22,10 +22,21 @@ class IvrCall:
 
     def __init__(self, sip_caller, log: LogWatcher, extension: str, ani: str,
                  display_name: str | None = None) -> None:
-        self.log = log
-        self.sip = sip_caller.call(extension, ani=ani, display_name=display_name)
-        self.sip.wait_answered()
-        self.channel = log.wait_for_channel(extension)
+        sip = sip_caller.call(extension, ani=ani, display_name=display_name)
+        sip.wait_answered()
+        self._follow(sip, log, log.wait_for_channel(extension))
+
+    @classmethod
+    def answered(cls, sip, log: LogWatcher, context: str, timeout: float = 20.0) -> "IvrCall":
+        """A call Asterisk placed to us (a campaign call ``sip`` that a customer answered), followed by
+        the channel that next enters ``context``."""
+        sip.wait_answered(timeout)
+        call = cls.__new__(cls)
+        call._follow(sip, log, log.wait_for_channel("s", context, timeout))
+        return call
+
+    def _follow(self, sip, log: LogWatcher, channel: str) -> None:
+        self.log, self.sip, self.channel = log, sip, channel
 
     def expect(self, command: str, timeout: float = 60) -> re.Match[str]:
         """Wait for the server to send ``command`` (a regex) on this channel."""

@@ -335,30 +335,38 @@ class PlacedCall(SipCall):
 
 
 class AnsweredCall(SipCall):
-    """One call that an agent phone received and answers."""
+    """One call that an agent phone (or the customer exchange) received."""
 
-    def __init__(self, engine: _PjsuaThread, endpoint: str, remote_uri: str) -> None:
+    def __init__(self, engine: _PjsuaThread, endpoint: str, remote_uri: str, local_uri: str = "") -> None:
         super().__init__(engine, f"call to {endpoint} from {remote_uri}")
         #: The From header's value as Asterisk sent it: ``"Name" <sip:13800138000@127.0.0.1>``.
         self.remote_uri = remote_uri
+        #: The To header's value: ``<sip:+8613700005001@127.0.0.1:5071>`` for a number dialled on a trunk.
+        self.local_uri = local_uri
+
+    @property
+    def dialled_number(self) -> str | None:
+        """The number Asterisk dialled (the To user part): ``+8613700005001`` on the outbound trunk."""
+        return sip_uri_user(self.local_uri)
 
     @property
     def caller_number(self) -> str | None:
         """The caller's number as Asterisk passed it on (the user part of ``remote_uri``)."""
         return sip_uri_user(self.remote_uri)
 
-    def _answer(self) -> None:
-        """In the pjsua2 thread: 200 OK, unless the caller gave up while it rang."""
+    def _answer(self, status_code: int = 200) -> None:
+        """In the pjsua2 thread: the final answer (200 OK, or 486 Busy Here ...), unless the caller
+        gave up while it rang."""
         import pjsua2 as pj
 
         if self._call is None or self.state == "disconnected":
             return
         prm = pj.CallOpParam()
-        prm.statusCode = pj.PJSIP_SC_OK
+        prm.statusCode = status_code
         try:
             self._call.answer(prm)
         except pj.Error as exc:  # a deferred job: nobody else would hear of it
-            log.warning("%s: cannot answer: %s", self.description, exc.info())
+            log.warning("%s: cannot answer %d: %s", self.description, status_code, exc.info())
 
 
 def _hang_up_all(calls: Iterable[SipCall], timeout: float) -> None:
@@ -416,7 +424,8 @@ class AgentPhone:
         import pjsua2 as pj
 
         pj_call = _call_class()(account, call_id)
-        call = AnsweredCall(self._engine, self.endpoint, pj_call.getInfo().remoteUri)
+        info = pj_call.getInfo()
+        call = AnsweredCall(self._engine, self.endpoint, info.remoteUri, info.localUri)
         pj_call.sip_call = call
         call._attach(pj_call)
         call._on_state("incoming", 0, "")
@@ -426,7 +435,13 @@ class AgentPhone:
         prm = pj.CallOpParam()
         prm.statusCode = pj.PJSIP_SC_RINGING
         pj_call.answer(prm)
-        self._engine.defer(call._answer, after=self.answer_after)
+        status_code, after = self._response_to(call)
+        if status_code is not None:
+            self._engine.defer(lambda: call._answer(status_code), after=after)
+
+    def _response_to(self, call: AnsweredCall) -> tuple[int | None, float]:
+        """The final answer to an incoming call and after how long it rings; None: it rings on."""
+        return 200, self.answer_after
 
     def _release(self) -> None:
         # Deleting the account also unregisters it, if close() could not.
@@ -444,6 +459,10 @@ class AgentPhone:
                 raise SipCallerError(f"agent phone {self.endpoint}: no answer to REGISTER within {timeout} s")
             assert self._reg_result is not None
             return self._reg_result
+
+    #: pjsua matches an incoming call to the account of its To user, else to the first account of its
+    #: domain by this priority: the customer exchange, whose To users are numbers, comes first.
+    account_priority = 0
 
     def register(self, password: str, registrar: str, timeout: float = 5.0) -> None:
         """REGISTER as ``sip:ENDPOINT@127.0.0.1`` with digest auth; raise unless accepted."""
@@ -489,6 +508,51 @@ class AgentPhone:
 
     def __repr__(self) -> str:
         return f"<AgentPhone {self.endpoint} {'registered' if self.registered else 'not registered'}>"
+
+
+class CustomerExchange(AgentPhone):
+    """The customers at the far end of the outbound trunk, for campaign calls.
+
+    Registers as the trunk's endpoint (``outbound``) and takes every call
+    Asterisk sends it as ``PJSIP/<number>@outbound``; what each customer does
+    is arranged per number beforehand: ``answers`` (after some ringing),
+    ``is_busy`` (486) or ``never_answers`` (rings until Asterisk gives up).
+    A number nobody arranged gets 404, so a call the test did not expect
+    fails loudly in the dialer's results. ``calls_to`` counts what each
+    number received: a campaign must never call twice for one attempt.
+    """
+
+    account_priority = 10
+
+    def __init__(self, engine: _PjsuaThread, endpoint: str) -> None:
+        super().__init__(engine, endpoint)
+        self._plans: dict[str, tuple[int | None, float]] = {}
+
+    def answers(self, number: str, after: float = 0.5) -> None:
+        self._plans[number] = (200, after)
+
+    def is_busy(self, number: str) -> None:
+        self._plans[number] = (486, 0.2)
+
+    def never_answers(self, number: str) -> None:
+        self._plans[number] = (None, 0.0)
+
+    def _response_to(self, call: AnsweredCall) -> tuple[int | None, float]:
+        return self._plans.get(call.dialled_number or "", (404, 0.0))
+
+    def calls_to(self, number: str) -> list[AnsweredCall]:
+        """Every call ``number`` received, oldest first."""
+        return [call for call in self.calls if call.dialled_number == number]
+
+    def wait_for_call_to(self, number: str, timeout: float = 20.0) -> AnsweredCall:
+        """The first call ``number`` received (waiting for it)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: any(c.dialled_number == number for c in self._calls), timeout):
+                raise TimeoutError(f"customer {number}: no call within {timeout} s")
+            return next(call for call in self._calls if call.dialled_number == number)
+
+    def __repr__(self) -> str:
+        return f"<CustomerExchange {self.endpoint} {'registered' if self.registered else 'not registered'}>"
 
 
 class SipCaller:
@@ -552,6 +616,14 @@ class SipCaller:
         phone.register(password, f"sip:{host}:{port}", timeout)
         self._phones.append(phone)
         return phone
+
+    def customer_exchange(self, endpoint: str, password: str, host: str = "127.0.0.1", port: int = 5060,
+                          timeout: float = 5.0) -> CustomerExchange:
+        """The customers behind the outbound trunk ``endpoint``, registered at ``sip:HOST:PORT``."""
+        exchange = CustomerExchange(self._started_engine(), endpoint)
+        exchange.register(password, f"sip:{host}:{port}", timeout)
+        self._phones.append(exchange)
+        return exchange
 
 
 @functools.cache
@@ -618,6 +690,7 @@ def _agent_account(engine: _PjsuaThread, phone: AgentPhone, password: str, regis
 
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:{phone.endpoint}@127.0.0.1"
+    acfg.priority = phone.account_priority
     acfg.regConfig.registrarUri = registrar
     acfg.regConfig.retryIntervalSec = 0
     acfg.sipConfig.transportId = engine.transport_id

@@ -3,7 +3,8 @@
 Agents serve callers: they need the caller's claims and complaints. Checks of
 sales agents' codes and fraud alerts are for quality, supervisors and admins.
 Agents and supervisors work calls (wrap-ups, callback requests); the others
-read the callback list and wrap-ups without changing them.
+read the callback list and wrap-ups without changing them. Supervisors and
+admins run the outbound campaigns.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ OVERSIGHT = frozenset({ConsoleRole.QUALITY, ConsoleRole.SUPERVISOR, ConsoleRole.
 WORK_CALLS = frozenset({ConsoleRole.AGENT, ConsoleRole.SUPERVISOR})  # wrap up calls, take and finish callbacks
 TAKE_CALLS = frozenset({ConsoleRole.AGENT})  # the agent desk: queues, pauses, screen pops
 SUPERVISE = frozenset({ConsoleRole.SUPERVISOR, ConsoleRole.ADMIN})  # the wallboard
+MANAGE_CAMPAIGNS = frozenset({ConsoleRole.SUPERVISOR, ConsoleRole.ADMIN})  # outbound campaigns: define, start, figures
 
 # (title, endpoint, roles) of the API lists, for the console's landing page
 READABLE_LISTS = (
@@ -27,4 +29,5 @@ READABLE_LISTS = (
     ("Callback requests", "work.callbacks_page", SERVE_CALLERS),
     ("My desk: queues and screen pops", "desk.desk_page", TAKE_CALLS),
     ("Wallboard", "desk.wallboard_page", SUPERVISE),
+    ("Outbound campaigns", "campaigns.campaigns_page", MANAGE_CAMPAIGNS),
 )

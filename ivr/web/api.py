@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -169,12 +169,12 @@ def _json(value: Any) -> Response:
 
 
 def plain(value: Any) -> Any:
-    """Dataclasses as objects, enums as their values, dates as ISO 8601, amounts as strings."""
+    """Dataclasses as objects, enums as their values, dates and times as ISO 8601, amounts as strings."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)

@@ -29,6 +29,7 @@ from ivr.testing.browser import ConsoleServer
 from ivr.testing.browser import log_in as log_in_page  # the form, in Chromium
 from ivr.testing.console import PASSWORD, csrf_token, log_in
 from ivr.testing.ivr_call import IvrCall
+from ivr.testing.waiting import eventually
 
 pytestmark = pytest.mark.acceptance
 
@@ -36,16 +37,6 @@ LI_LEI_MOBILE = "13911110001"  # AT000001 Li Lei, VIP, English, born 1975-02-28,
 ABANDONING_NUMBER = "13700000077"  # nobody's number
 AGENT, SUPERVISOR, ENDPOINT = "desk-agent", "desk-supervisor", "agent2"
 T = TypeVar("T")
-
-
-def eventually(check: Callable[[], T | None], timeout: float = 15.0, what: str = "condition") -> T:
-    """``check()``'s first truthy value, polled until ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.1)
-    return value
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,63 @@
+"""A Celery app on the tests' broker, with a queue of its own, and real workers in threads.
+
+The broker is a SQLite file in the test's folder (the embedded default's
+transport), or the one in IVR_TEST_BROKER_URL: CI sets
+redis://127.0.0.1:6379/15 when Redis answers; amqp://guest:guest@127.0.0.1:5672//
+works too. A configured broker that does not answer fails the test: it never
+skips. Each app uses a queue of its own, so runs sharing a broker never take
+each other's tasks, and the queue is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from celery import Celery
+
+from ivr.config import Settings, get_settings
+from ivr.tasks import create_celery
+from ivr.tasks.broker import BrokerUnavailable, check_broker
+
+__all__ = ["BROKER_ENV", "test_broker", "celery_on_test_broker"]
+
+BROKER_ENV = "IVR_TEST_BROKER_URL"
+
+
+def test_broker(folder: Path) -> tuple[str, str]:
+    """(broker_url, result_backend): results in Redis with a Redis broker, else in a SQLite file."""
+    broker = os.environ.get(BROKER_ENV) or f"sqla+sqlite:///{folder / 'broker' / 'broker.db'}"
+    results = broker if broker.startswith("redis://") else f"db+sqlite:///{folder / 'results' / 'results.db'}"
+    return broker, results
+
+
+test_broker.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+@contextmanager
+def celery_on_test_broker(folder: Path, settings: Settings | None = None) -> Iterator[Celery]:
+    """A Celery app (``create_celery``) on the test broker, sending to and consuming a fresh queue.
+
+    Start workers on it with ``celery.contrib.testing.worker.start_worker``.
+    """
+    broker, results = test_broker(folder)
+    app = create_celery((settings or get_settings()).replace(
+        broker_url=broker, result_backend=results, beat_schedule_file=str(folder / "beat" / "schedule")))
+    queue = f"hotline-test-{uuid.uuid4().hex[:12]}"
+    app.conf.task_default_queue = queue
+    try:
+        check_broker(app, timeout=5)
+    except BrokerUnavailable as error:
+        pytest.fail(f"{error} ({BROKER_ENV}={os.environ.get(BROKER_ENV)!r})")
+    try:
+        yield app
+    finally:
+        with app.connection_for_write() as connection:
+            # Declared again first: a virtual transport (Redis) unbinds only what its channel declared.
+            test_queue = app.amqp.queues[queue](connection.default_channel)
+            test_queue.declare()
+            test_queue.delete()
