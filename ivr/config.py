@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -142,6 +142,15 @@ class Settings:
     def zone(self) -> ZoneInfo:
         """The contact centre's time zone (``timezone``), for every local date and time."""
         return ZoneInfo(self.timezone)
+
+    def zone_of(self, name: str) -> ZoneInfo:
+        """The IANA zone ``name`` (a customer's own), or the contact centre's when empty or unknown."""
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                pass
+        return self.zone()
 
     def today(self) -> date:
         """Today's date in the contact centre's time zone (not the server's)."""

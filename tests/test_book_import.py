@@ -250,3 +250,21 @@ def test_cli_import_without_files_is_a_usage_error(database_url: str) -> None:
     result = CliRunner().invoke(main, ["--database-url", database_url, "import"])
 
     assert result.exit_code == 2 and "at least one file" in result.output
+
+
+def test_a_customer_time_zone_is_imported_and_an_unknown_one_is_named_by_its_line(
+        database_url: str, tmp_path: Path) -> None:
+    zoned = CUSTOMERS.replace("language,tier,", "language,time_zone,tier,").replace(",zh,", ",zh,,").replace(
+        ",en,standard", ",en,Europe/London,standard")
+    bad = zoned.replace("Europe/London", "Mars/Olympus_Mons")
+
+    refused = _import(_book(tmp_path, customers=bad))
+    imported = _import(_book(tmp_path, customers=zoned))
+
+    assert str(refused.problems[0]) == (f"{tmp_path / 'customers.csv'}:4: time_zone 'Mars/Olympus_Mons' is not an "
+                                        "IANA time zone (for example Asia/Shanghai)")
+    assert not refused.written
+    assert imported.problems == []
+    with session_scope() as session:
+        zones = dict(session.execute(select(Customer.customer_no, Customer.time_zone)).all())
+    assert zones == {"C1": "", "C2": "", "C3": "Europe/London"}

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from ivr.config import get_settings, set_settings
-from ivr.db.models import Campaign, CampaignAttempt, CustomerPhone, PhoneKind, Policy, PolicyStatus, ProductLine
+from ivr.db.models import Campaign, CampaignAttempt, Customer, CustomerPhone, PhoneKind, Policy, PolicyStatus, ProductLine
 from ivr.db.session import session_scope
 from ivr.domain import campaigns
 from ivr.domain.campaigns import AttemptStatus, CampaignSpec, CampaignState, DialAction, DialDecision
@@ -250,6 +250,20 @@ def test_outside_the_window_the_attempt_waits_for_the_next_window_start(small_bo
 
     assert early == DialDecision(DialAction.WAIT, "window", local(20, 9))
     assert late == DialDecision(DialAction.WAIT, "window", local(21, 9))
+
+
+def test_the_window_is_the_customers_local_time_when_they_live_elsewhere(small_book: SmallBook) -> None:
+    _, attempt_id = planned(small_book, at=local(20, 6))
+    with session_scope() as session:
+        session.execute(update(Customer).where(Customer.id == small_book.customer_id)
+                        .values(time_zone="Europe/London"))  # 8 hours behind Shanghai in November
+    london = ZoneInfo("Europe/London")
+
+    shanghai_morning = campaigns.dial_decision(attempt_id, local(20, 10))  # 02:00 in London
+    london_morning = campaigns.dial_decision(attempt_id, datetime(2026, 11, 20, 9, tzinfo=london))
+
+    assert shanghai_morning == DialDecision(DialAction.WAIT, "window", datetime(2026, 11, 20, 9, tzinfo=london))
+    assert london_morning == DialDecision(DialAction.GO)  # 17:00 in Shanghai
 
 
 def test_never_between_21_00_and_09_00_even_if_a_campaign_says_so(small_book: SmallBook) -> None:

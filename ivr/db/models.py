@@ -130,6 +130,9 @@ class Customer(Base):
     national_id_last4: Mapped[str] = mapped_column(String(4), index=True)
     language: Mapped[str] = mapped_column(String(8), default="zh")
     tier: Mapped[Tier] = mapped_column(_enum(Tier, "tier"), default=Tier.STANDARD)
+    # An IANA zone where the customer lives ("Europe/London"); empty: the contact centre's (`timezone`).
+    # Campaigns call within their window in this zone (ivr/domain/campaigns.py).
+    time_zone: Mapped[str] = mapped_column(String(64), default="", server_default="")
     # The call-centre agent who looks after this customer, offered first when they call
     # (the `advisor_of_record` setting; ivr/domain/advisors.py)
     advisor_id: Mapped[int | None] = mapped_column(

@@ -44,6 +44,7 @@ from ivr.db.models import (
 from ivr.domain.customers import hash_national_id, normalise_national_id
 from ivr.domain.phones import InvalidPhoneNumber, PhoneNumber, normalise_phone
 from ivr.domain.sales_agents import hash_pin, pin_matches
+from ivr.domain.values import valid_zone
 
 CUSTOMER_LANGUAGES = ("zh", "en")
 PHONE_COLUMNS = {"mobile": PhoneKind.MOBILE, "home_phone": PhoneKind.HOME, "work_phone": PhoneKind.WORK}
@@ -93,6 +94,7 @@ class CustomerRow:
     language: str
     tier: Tier
     phones: tuple[tuple[PhoneKind, PhoneNumber], ...]
+    time_zone: str = ""  # IANA zone; empty: the contact centre's
 
 
 @dataclass(frozen=True)
@@ -264,7 +266,7 @@ def parse_customer(raw: Mapping[str, str], country_code: str) -> CustomerRow:
                        gender=_choice(raw, "gender", Gender, Gender.UNKNOWN),
                        birth_date=_date(raw, "birth_date"), national_id=_national_id(raw),
                        language=_language(raw), tier=_choice(raw, "tier", Tier, Tier.STANDARD),
-                       phones=_phones(raw, country_code))
+                       phones=_phones(raw, country_code), time_zone=_time_zone(raw))
 
 
 def _national_id(raw: Mapping[str, str]) -> str:
@@ -279,6 +281,13 @@ def _language(raw: Mapping[str, str]) -> str:
     if language not in CUSTOMER_LANGUAGES:
         raise ValueError(f"language {language!r} is not one of: {', '.join(CUSTOMER_LANGUAGES)}")
     return language
+
+
+def _time_zone(raw: Mapping[str, str]) -> str:
+    name = raw.get("time_zone", "").strip()
+    if name and not valid_zone(name):
+        raise ValueError(f"time_zone {name!r} is not an IANA time zone (for example Asia/Shanghai)")
+    return name
 
 
 def _phones(raw: Mapping[str, str], country_code: str) -> tuple[tuple[PhoneKind, PhoneNumber], ...]:
@@ -322,7 +331,7 @@ POLICY_FILE = _FileKind(
 def customer_file(country_code: str) -> _FileKind[CustomerRow]:
     """The customers file kind; numbers without a country code get ``country_code``."""
     return _FileKind("customer_no", ("customer_no", "name", "birth_date", "national_id"),
-                     ("gender", "language", "tier", *PHONE_COLUMNS),
+                     ("gender", "language", "tier", "time_zone", *PHONE_COLUMNS),
                      partial(parse_customer, country_code=country_code))
 
 
@@ -488,6 +497,7 @@ def upsert_customers(session: Session, rows: Sequence[CustomerRow], salt: str,
         "customer_no": row.customer_no, "name": row.name, "gender": row.gender, "birth_date": row.birth_date,
         "national_id_hash": hash_national_id(row.national_id, salt),
         "national_id_last4": row.national_id[-4:], "language": row.language, "tier": row.tier,
+        "time_zone": row.time_zone,
     }, track, sync_children=_sync_phones, options=[selectinload(Customer.phones)])
 
 

@@ -30,6 +30,7 @@ from ivr.db.models import (
     Campaign,
     CampaignAttempt,
     CampaignState,
+    Customer,
     CustomerPhone,
     DoNotCall,
     PaymentReconciliation,
@@ -173,6 +174,7 @@ class AttemptCallFacts:
     number: str  # E.164, as dialled
     cycle: date  # the due date being reminded
     amount: Decimal
+    zone: ZoneInfo  # where the customer lives: "remind me later" is said in their local day
 
 
 @dataclass(frozen=True)
@@ -522,10 +524,16 @@ def _timing_decision(session: Session, attempt: CampaignAttempt, campaign: Campa
     settings = get_settings()
     moment = next_call_time(earliest, time.fromisoformat(campaign.window_start),
                             time.fromisoformat(campaign.window_end), load_holidays(settings.holidays),
-                            settings.zone())
+                            customer_zone(session, attempt.customer_id))
     if moment <= now:
         return DialDecision(DialAction.GO)
     return DialDecision(DialAction.WAIT, "window" if moment > earliest else "too_soon", moment)
+
+
+def customer_zone(session: Session, customer_id: int) -> ZoneInfo:
+    """Where the customer lives (``customers.time_zone``), or the contact centre's zone: the calling
+    window is the customer's local time."""
+    return get_settings().zone_of(session.scalar(select(Customer.time_zone).where(Customer.id == customer_id)) or "")
 
 
 def next_call_time(earliest: datetime, start: time, end: time, holidays: frozenset[date],
@@ -628,7 +636,7 @@ def remind_later(attempt_id: int, wanted: datetime, now: datetime) -> datetime |
             return None
         moment = next_call_time(max(wanted, now + timedelta(hours=campaign.min_gap_hours)),
                                 time.fromisoformat(campaign.window_start), time.fromisoformat(campaign.window_end),
-                                load_holidays(settings.holidays), settings.zone())
+                                load_holidays(settings.holidays), customer_zone(session, attempt.customer_id))
         return _plan_next(session, attempt, moment, now).not_before
 
 
@@ -652,7 +660,8 @@ def attempt_call_facts(attempt_id: int) -> AttemptCallFacts:
         return AttemptCallFacts(attempt_id=attempt.id, customer_id=attempt.customer_id,
                                 language=policy.holder.language, birth_year=policy.holder.birth_date.year,
                                 policy_id=policy.id, policy_no=policy.policy_no, number=attempt.number,
-                                cycle=attempt.cycle, amount=Decimal(policy.premium))
+                                cycle=attempt.cycle, amount=Decimal(policy.premium),
+                                zone=get_settings().zone_of(policy.holder.time_zone))
 
 
 def report_paid(policy_id: int, cycle: date, attempt_id: int | None, now: datetime) -> bool:

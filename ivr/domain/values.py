@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.domain.errors import ValidationError
 
@@ -17,6 +18,15 @@ def recording_path(relative_path: str) -> str:
         raise ValidationError(f"recording path {relative_path!r} must be relative to the recordings folder",
                               "invalid_recording_path")
     return relative_path
+
+
+def valid_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this machine knows ("Asia/Shanghai", "Europe/London")."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def e164(number: str) -> str:

@@ -24,7 +24,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from ivr.config import get_settings
 from ivr.domain import campaigns
 from ivr.domain.callbacks import request_callback
 from ivr.domain.campaigns import AttemptCallFacts, AttemptStatus
@@ -185,7 +184,7 @@ def remind_later(call: Conversation, facts: AttemptCallFacts) -> None:
         return
     call.journal.event("campaign", "remind_later", moment.isoformat())
     call.say(P.remind_later_booked)
-    call.say_date(moment.astimezone(get_settings().zone()).date())  # the window's local day
+    call.say_date(moment.astimezone(facts.zone).date())  # the customer's local day
 
 
 def already_paid(call: Conversation, facts: AttemptCallFacts) -> None:
