@@ -381,15 +381,17 @@ def select_targets(campaign_id: int, now: datetime) -> list[Target]:
     not reported paid for the cycle, matching the due window, lines and
     branches. ``now`` gives the local day and the do-not-call list's state.
     """
-    today = now.astimezone(get_settings().zone()).date()
     with session_scope() as session:
-        campaign = _campaign(session, campaign_id)
-        reported = exists().where(PaymentReconciliation.policy_id == Policy.id,
-                                  PaymentReconciliation.cycle == Policy.next_due_date)
-        matching = [*_matching(campaign, today), ~reported]
-        policies = session.execute(select(Policy.id, Policy.policy_no, Policy.holder_id, Policy.next_due_date,
-                                          Policy.premium).where(*matching).order_by(Policy.id)).all()
-        numbers = _callable_numbers(session, select(Policy.holder_id).where(*matching), now) if policies else {}
+        return _targets(session, _campaign(session, campaign_id), now)
+
+
+def _targets(session: Session, campaign: Campaign, now: datetime,
+             *more: ColumnElement[bool]) -> list[Target]:
+    """``select_targets`` in a session, narrowed by ``more`` conditions on Policy."""
+    matching = [*_selection(campaign, now), *more]
+    policies = session.execute(select(Policy.id, Policy.policy_no, Policy.holder_id, Policy.next_due_date,
+                                      Policy.premium).where(*matching).order_by(Policy.id)).all()
+    numbers = _callable_numbers(session, select(Policy.holder_id).where(*matching), now) if policies else {}
     return [Target(row.id, row.policy_no, row.holder_id, row.next_due_date, numbers[row.holder_id],
                    Decimal(row.premium)) for row in policies if row.holder_id in numbers]
 
@@ -397,13 +399,20 @@ def select_targets(campaign_id: int, now: datetime) -> list[Target]:
 def plan_attempts(campaign_id: int, now: datetime) -> PlanCounts:
     """Create the first attempt of every target that has none: running it twice creates nothing new.
 
-    A stopped campaign plans nothing.
+    Only targets without a first attempt for their cycle are read (one
+    anti-join on the attempt key), so a run that finds nothing new reads
+    nothing: the periodic planner stays cheap on a large book. A stopped
+    campaign plans nothing.
     """
-    targets = select_targets(campaign_id, now)
     with session_scope() as session:
         campaign = _campaign(session, campaign_id)
         if campaign.state is CampaignState.STOPPED:
             raise InvalidTransition(f"campaign {campaign_id} is stopped; it plans no more calls")
+        has_first = exists().where(CampaignAttempt.campaign_id == campaign_id, CampaignAttempt.policy_id == Policy.id,
+                                   CampaignAttempt.cycle == Policy.next_due_date, CampaignAttempt.attempt_no == 1)
+        targets = _targets(session, campaign, now, ~has_first)
+        already = session.scalar(select(func.count()).select_from(Policy).where(
+            *_selection(campaign, now), has_first)) or 0
         campaign.last_planned_at = now
         before = _first_attempts(session, campaign_id)
         insert_all_if_absent(session, CampaignAttempt, [
@@ -411,7 +420,14 @@ def plan_attempts(campaign_id: int, now: datetime) -> PlanCounts:
              "cycle": target.cycle, "attempt_no": 1, "number": target.number, "status": AttemptStatus.PLANNED,
              "skip_reason": "", "planned_at": now, "not_before": now} for target in targets])
         planned = _first_attempts(session, campaign_id) - before
-    return PlanCounts(len(targets), planned, len(targets) - planned)
+    return PlanCounts(planned + already, planned, already)
+
+
+def _selection(campaign: Campaign, now: datetime) -> list[ColumnElement[bool]]:
+    """What the campaign selects now, as SQL conditions on Policy: it matches, and was not reported paid."""
+    reported = exists().where(PaymentReconciliation.policy_id == Policy.id,
+                              PaymentReconciliation.cycle == Policy.next_due_date)
+    return [*_matching(campaign, now.astimezone(get_settings().zone()).date()), ~reported]
 
 
 def _matching(campaign: Campaign, today: date) -> list[ColumnElement[bool]]:
