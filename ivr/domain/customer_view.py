@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
@@ -26,6 +26,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload, selectinl
 from ivr.config import get_settings
 from ivr.db.models import (
     Call,
+    aware_utc,
     CallbackRequest,
     CallbackStatus,
     Claim,
@@ -351,11 +352,8 @@ def _theirs(owner: InstrumentedAttribute[int | None], customer_id: int, number: 
 
 
 def _call_record(call: Call) -> CallRecord:
-    return CallRecord(call.unique_id, _utc(call.started_at) or call.started_at, _utc(call.ended_at), call.ani, call.caller_name, call.language,
+    return CallRecord(call.unique_id, aware_utc(call.started_at) or call.started_at, aware_utc(call.ended_at), call.ani, call.caller_name, call.language,
                       call.disposition, call.transfer_reason, call.customer_id is not None,
                       summarise_path((PathStep(e.kind, e.name, e.value) for e in call.events), call.verified))
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """Call times come back naive from SQLite; they are UTC."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment

@@ -1,0 +1,309 @@
+"""The catalogue of recorded calls: found on disk, catalogued once closed, hashed, kept, verified, purged.
+
+Asterisk's MixMonitor (``[hotline-record]`` in asterisk-conf/extensions.conf)
+writes every call as ``calls/<YYYY-MM-DD>/<unique id>-caller.wav`` (what the
+caller said, ``r()``), ``-agent.wav`` (what the IVR and the agent said,
+``t()``) and ``<unique id>.wav`` (both), named only from the channel's unique
+id, which Asterisk or our dialer made. Nothing tells us when a call ends, so
+``collect`` looks: a file is new, then still being written (its WAV header
+says 0 bytes of audio until MixMonitor closes it), then closed and of a size
+that has not changed for ``recording_stable_seconds``: only then is it
+hashed, linked to its call, agent, queue and campaign, given its retention
+date, and offered for transcription. A file that is never closed (Asterisk
+died mid-call) is kept and marked ``unfinished`` after ``UNFINISHED_AFTER``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import struct
+import wave
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ivr.config import get_settings
+from ivr.db.models import (CallRecording, Call, aware_utc, CampaignAttempt, Policy, QueueCall, RecordingPause, RecordingStatus,
+                           TranscriptionStatus)
+from ivr.db.session import insert_if_absent, session_scope
+from ivr.domain.errors import NotFound, ValidationError
+
+__all__ = ["CALLS_FOLDER", "CollectCounts", "FileProblem", "RecordingFiles", "collect", "files_of", "get_recording",
+           "pause_recording", "purge_expired", "resume_recording", "retention_years", "set_legal_hold",
+           "verify_recordings", "wav_closed"]
+
+log = logging.getLogger(__name__)
+
+CALLS_FOLDER = "calls"  # under recordings_dir; the dialplan writes the same path
+CALLER_SUFFIX, AGENT_SUFFIX = "-caller.wav", "-agent.wav"
+UNFINISHED_AFTER = timedelta(hours=12)  # a file still open and unchanged this long was never closed
+DISCOVER_DAYS = 2  # new files are looked for in today's and yesterday's folders (a call spanning midnight)
+_UNIQUE_ID = re.compile(r"^[0-9A-Za-z.-]{1,64}$")  # Asterisk's 1733300000.12, or our dialer's UUID
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class RecordingFiles:
+    caller: Path
+    agent: Path
+    mixed: Path
+    playback: Path  # the stereo file for the browser, written by transcription
+
+
+@dataclass(frozen=True)
+class CollectCounts:
+    found: int  # newly seen on disk
+    completed: list[int]  # recording ids catalogued now: ready for transcription
+    unfinished: int
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    recording_id: int
+    path: str
+    problem: str  # "changed" or "missing"
+
+
+def files_of(base_path: str) -> RecordingFiles:
+    """The files of a recording whose base path (relative, no suffix) is ``base_path``."""
+    base = Path(get_settings().recordings_dir) / base_path
+    return RecordingFiles(base.with_name(base.name + CALLER_SUFFIX), base.with_name(base.name + AGENT_SUFFIX),
+                          base.with_name(base.name + ".wav"), base.with_name(base.name + "-stereo.wav"))
+
+
+def wav_closed(path: Path) -> bool:
+    """Whether MixMonitor has closed this WAV: its RIFF size is the file's and its data chunk is not empty.
+
+    Asterisk writes the header with sizes of 0 and fills them in when the
+    file is closed; until then the file is still being recorded.
+    """
+    try:
+        with path.open("rb") as fh:
+            header = fh.read(12)
+            size = path.stat().st_size
+            if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+                return False
+            if struct.unpack("<I", header[4:8])[0] != size - 8:
+                return False
+            while chunk := fh.read(8):
+                if len(chunk) < 8:
+                    return False
+                name, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if name == b"data":
+                    return length > 0
+                fh.seek(length + (length & 1), 1)
+    except OSError:
+        return False
+    return False
+
+
+def retention_years(call_type: str) -> int:
+    """Years a call of this type is kept (``recording_retention_years``, ``type=years,...``); 5 when unnamed."""
+    rules = dict(part.split("=", 1) for part in get_settings().recording_retention_years.split(",") if "=" in part)
+    return int(rules.get(call_type, "5"))
+
+
+# --- collecting ---------------------------------------------------------------------------------
+
+
+def collect(now: datetime) -> CollectCounts:
+    """Catalogue new recordings on disk and complete those MixMonitor has closed (idempotent)."""
+    found = _discover(now)
+    completed, unfinished = [], 0
+    with session_scope() as session:
+        open_ids = list(session.scalars(select(CallRecording.id).where(
+            CallRecording.status == RecordingStatus.RECORDING).order_by(CallRecording.id)))
+    for recording_id in open_ids:
+        state = _look_at(recording_id, now)
+        if state == "complete":
+            completed.append(recording_id)
+        unfinished += state == "unfinished"
+    return CollectCounts(found, completed, unfinished)
+
+
+def _discover(now: datetime) -> int:
+    """Catalogue the files of the last ``DISCOVER_DAYS`` dated folders (UTC days, as the dialplan names them)."""
+    root = Path(get_settings().recordings_dir) / CALLS_FOLDER
+    days = [f"{now - timedelta(days=back):%Y-%m-%d}" for back in range(DISCOVER_DAYS)]
+    callers = sorted(path for day in days for path in (root / day).glob(f"*{CALLER_SUFFIX}"))
+    found = 0
+    with session_scope() as session:
+        known = set(session.scalars(select(CallRecording.unique_id).where(  # dated folders sort as text
+            CallRecording.base_path >= f"{CALLS_FOLDER}/{days[-1]}/")))
+        for caller in callers:
+            unique_id = caller.name[:-len(CALLER_SUFFIX)]
+            if unique_id in known or not _UNIQUE_ID.match(unique_id):
+                continue
+            base_path = f"{CALLS_FOLDER}/{caller.parent.name}/{unique_id}"
+            insert_if_absent(session, CallRecording, unique_id=unique_id, base_path=base_path, started_at=now,
+                             last_seen_at=now, last_seen_bytes=-1)
+            found += 1
+            log.info("recording found: unique_id=%s path=%s", unique_id, base_path)
+    return found
+
+
+def _look_at(recording_id: int, now: datetime) -> str:
+    """``complete``, ``unfinished``, or ``recording`` (still written, or not yet stable)."""
+    with session_scope() as session:
+        row = session.get(CallRecording, recording_id)
+        assert row is not None
+        files = files_of(row.base_path)
+        sizes = sum(path.stat().st_size if path.exists() else 0 for path in (files.caller, files.agent))
+        stable_since = row.last_seen_at or now
+        if sizes != row.last_seen_bytes:
+            row.last_seen_bytes, row.last_seen_at = sizes, now
+            return "recording"
+        if wav_closed(files.caller) and wav_closed(files.agent):
+            if now - stable_since < timedelta(seconds=get_settings().recording_stable_seconds):
+                return "recording"
+            _complete(session, row, files, now)
+            return "complete"
+        if now - stable_since >= UNFINISHED_AFTER:
+            row.status = RecordingStatus.UNFINISHED
+            _link(session, row)
+            log.warning("recording never closed, kept as unfinished: recording=%d unique_id=%s", row.id, row.unique_id)
+            return "unfinished"
+        return "recording"
+
+
+def _complete(session: Session, row: CallRecording, files: RecordingFiles, now: datetime) -> None:
+    row.caller_bytes, row.agent_bytes = files.caller.stat().st_size, files.agent.stat().st_size
+    row.caller_sha256, row.agent_sha256 = _sha256(files.caller), _sha256(files.agent)
+    row.duration_seconds = round(_wav_seconds(files.caller), 2)
+    row.status, row.completed_at = RecordingStatus.COMPLETE, now
+    row.transcription_status = TranscriptionStatus.PENDING
+    _link(session, row)
+    log.info("recording complete: recording=%d unique_id=%s seconds=%s type=%s retain_until=%s",
+             row.id, row.unique_id, row.duration_seconds, row.call_type, row.retain_until)
+
+
+def _link(session: Session, row: CallRecording) -> None:
+    """Call, customer, agent, queue, campaign and policy by the unique id; the retention date from them."""
+    call = session.scalar(select(Call).where(Call.unique_id == row.unique_id))
+    if call is not None:
+        row.call_id, row.customer_id, row.started_at = call.id, call.customer_id, aware_utc(call.started_at)
+    wait = session.scalar(select(QueueCall).where(QueueCall.unique_id == row.unique_id))
+    if wait is not None:
+        row.agent_id, row.queue = wait.agent_id, wait.queue
+    attempt = session.scalar(select(CampaignAttempt).where(CampaignAttempt.channel_id == row.unique_id))
+    policy_end: date | None = None
+    if attempt is not None:
+        row.direction, row.call_type = "outbound", "renewal"
+        row.campaign_id, row.policy_id, row.customer_id = attempt.campaign_id, attempt.policy_id, attempt.customer_id
+        policy = session.get(Policy, attempt.policy_id)
+        policy_end = policy.end_date if policy is not None else None
+    kept = _years_after(row.started_at.date(), retention_years(row.call_type))
+    row.retain_until = max(kept, policy_end) if policy_end else kept
+    session.execute(update(RecordingPause).where(RecordingPause.unique_id == row.unique_id,
+                                                 RecordingPause.recording_id.is_(None))
+                    .values(recording_id=row.id).execution_options(synchronize_session=False))
+
+
+def _years_after(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return date(day.year + years, 3, 1)
+
+
+def _wav_seconds(path: Path) -> float:
+    with wave.open(str(path), "rb") as wav:
+        return wav.getnframes() / float(wav.getframerate())
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- reading, holding, verifying, purging -------------------------------------------------------
+
+
+def get_recording(recording_id: int) -> CallRecording:
+    with session_scope() as session:
+        row = session.get(CallRecording, recording_id)
+        if row is None:
+            raise NotFound(f"no recording {recording_id}", "recording_not_found")
+        return row
+
+
+def set_legal_hold(recording_id: int, on: bool) -> None:
+    """A recording under legal hold is never purged, whatever its retention date."""
+    with session_scope() as session:
+        row = session.get(CallRecording, recording_id)
+        if row is None:
+            raise NotFound(f"no recording {recording_id}", "recording_not_found")
+        row.legal_hold = on
+    log.info("recording legal hold: recording=%d on=%s", recording_id, on)
+
+
+def verify_recordings() -> tuple[int, list[FileProblem]]:
+    """Hash every catalogued file again: how many were checked, and each that changed or vanished."""
+    checked, problems = 0, []
+    with session_scope() as session:
+        rows = session.execute(select(CallRecording.id, CallRecording.base_path, CallRecording.caller_sha256,
+                                      CallRecording.agent_sha256).where(
+            CallRecording.status == RecordingStatus.COMPLETE).order_by(CallRecording.id)).all()
+    for row in rows:
+        files = files_of(row.base_path)
+        for path, expected in ((files.caller, row.caller_sha256), (files.agent, row.agent_sha256)):
+            checked += 1
+            if not path.exists():
+                problems.append(FileProblem(row.id, str(path), "missing"))
+            elif _sha256(path) != expected:
+                problems.append(FileProblem(row.id, str(path), "changed"))
+    for problem in problems:
+        log.error("recording file %s: recording=%d path=%s", problem.problem, problem.recording_id, problem.path)
+    return checked, problems
+
+
+def purge_expired(now: datetime) -> list[int]:
+    """Delete the files of recordings past their retention date and not on legal hold; the rows stay."""
+    today = now.astimezone(get_settings().zone()).date()
+    with session_scope() as session:
+        rows = list(session.scalars(select(CallRecording).where(
+            CallRecording.status.in_([RecordingStatus.COMPLETE, RecordingStatus.UNFINISHED]),
+            CallRecording.retain_until < today, CallRecording.legal_hold.is_(False))))
+        for row in rows:
+            files = files_of(row.base_path)
+            for path in (files.caller, files.agent, files.mixed, files.playback):
+                path.unlink(missing_ok=True)
+            row.status, row.purged_at = RecordingStatus.PURGED, now
+            log.warning("recording purged: recording=%d unique_id=%s retain_until=%s", row.id, row.unique_id,
+                        row.retain_until)
+        return [row.id for row in rows]
+
+
+# --- pauses -------------------------------------------------------------------------------------
+
+
+def pause_recording(unique_id: str, user_id: int | None, now: datetime) -> int:
+    """Mark that the call's recording was muted now (the console sent MixMonitorMute); the pause's id."""
+    if not _UNIQUE_ID.match(unique_id):
+        raise ValidationError(f"unique id {unique_id!r} is not a channel's unique id", "invalid_unique_id")
+    with session_scope() as session:
+        open_pause = session.scalar(select(RecordingPause.id).where(RecordingPause.unique_id == unique_id,
+                                                                    RecordingPause.resumed_at.is_(None)))
+        if open_pause is not None:
+            return open_pause
+        recording_id = session.scalar(select(CallRecording.id).where(CallRecording.unique_id == unique_id))
+        pause = RecordingPause(unique_id=unique_id, recording_id=recording_id, paused_at=now, by_user_id=user_id)
+        session.add(pause)
+        session.flush()
+        return pause.id
+
+
+def resume_recording(unique_id: str, now: datetime) -> bool:
+    """Close the call's open pause; False when none was open."""
+    with session_scope() as session:
+        return session.execute(update(RecordingPause).where(
+            RecordingPause.unique_id == unique_id, RecordingPause.resumed_at.is_(None))
+            .values(resumed_at=now).execution_options(synchronize_session=False)).rowcount > 0
