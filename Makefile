@@ -5,8 +5,8 @@ VENV := .venv
 IVR := $(VENV)/bin/ivr
 STAMP := $(VENV)/.installed
 # Debian packages the tests drive on this machine (the sandbox has its own): the browser
-# tests' chromium, and espeak-ng for the prompt-build tests. Each is /usr/bin/<package>.
-TEST_PACKAGES := /usr/bin/chromium /usr/bin/espeak-ng
+# tests' chromium, espeak-ng for the prompt-build and speech tests, ffmpeg for pydub. Each is /usr/bin/<package>.
+TEST_PACKAGES := /usr/bin/chromium /usr/bin/espeak-ng /usr/bin/ffmpeg
 
 .PHONY: run test setup test-packages browser db demo-data sandbox sandbox-stop agi worker call bench bench-campaigns clean help
 
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	@touch $@
 
-test-packages: $(TEST_PACKAGES) ## the Debian packages the tests drive: chromium, espeak-ng
+test-packages: $(TEST_PACKAGES) ## the Debian packages the tests drive: chromium, espeak-ng, ffmpeg
 
 browser: /usr/bin/chromium ## Debian's chromium, which the browser tests drive (tests/browser)
 

@@ -515,6 +515,68 @@ def dnc_import(file: Path, skip_invalid: bool) -> None:
         raise SystemExit(1)
 
 
+@main.group()
+def recordings() -> None:
+    """Call recordings: catalogue, verify (tamper evidence), legal hold, purge (docs/recordings.md)."""
+
+
+@recordings.command("collect")
+def recordings_collect() -> None:
+    """Catalogue new recordings and complete those Asterisk has closed (beat does this every
+    recording_collect_seconds)."""
+    from ivr.domain.call_recordings import collect
+
+    counts = collect(_now())
+    click.echo(f"{counts.found} found, {len(counts.completed)} completed, {counts.unfinished} unfinished")
+
+
+@recordings.command("list")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+def recordings_list(limit: int) -> None:
+    """The latest recordings: id, start, seconds, status, transcription, queue, retention."""
+    from ivr.domain.call_recordings import latest_recordings
+
+    for row in latest_recordings(limit):
+        hold = " legal-hold" if row.legal_hold else ""
+        click.echo(f"{row.id:>6} {row.started_at:%Y-%m-%d %H:%M} {row.duration_seconds or 0:>7.1f}s "
+                   f"{row.status.value:<10} {row.transcription_status.value:<8} {row.queue or '-':<10} "
+                   f"until {row.retain_until or '-'}{hold}  {row.transcription_error}")
+
+
+@recordings.command("verify")
+def recordings_verify() -> None:
+    """Hash every catalogued file again; list each that changed or vanished and exit 1 if any did."""
+    from ivr.domain.call_recordings import verify_recordings
+
+    checked, problems = verify_recordings()
+    for problem in problems:
+        click.echo(f"recording {problem.recording_id}: {problem.path} {problem.problem}")
+    click.echo(f"{checked} files checked, {len(problems)} changed or missing")
+    if problems:
+        raise SystemExit(1)
+
+
+@recordings.command("purge")
+def recordings_purge() -> None:
+    """Delete the files of recordings past their retention date (never those on legal hold)."""
+    from ivr.domain.call_recordings import purge_expired
+
+    purged = purge_expired(_now())
+    click.echo(f"{len(purged)} recordings purged" + (f": {', '.join(map(str, purged))}" if purged else ""))
+
+
+@recordings.command("hold")
+@click.argument("recording_id", type=int)
+@click.option("--off", is_flag=True, help="Lift the hold (the retention date applies again).")
+def recordings_hold(recording_id: int, off: bool) -> None:
+    """Put recording RECORDING_ID under legal hold: it is never purged until the hold is lifted."""
+    from ivr.domain.call_recordings import set_legal_hold
+
+    with _domain_errors():
+        set_legal_hold(recording_id, not off)
+    click.echo(f"recording {recording_id}: legal hold {'off' if off else 'on'}")
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -184,3 +184,20 @@ def test_a_pause_is_marked_and_joins_its_recording(recordings: Path) -> None:
 def test_file_names_that_are_not_unique_ids_are_ignored(recordings: Path) -> None:
     _recorded_call(recordings, unique_id="x;rm -rf")
     assert collect(NOW).found == 0
+
+
+def test_ivr_recordings_verify_exits_1_and_names_a_tampered_file(recordings: Path) -> None:
+    from click.testing import CliRunner
+
+    from ivr.cli import main
+
+    base = _recorded_call(recordings)
+    collect(NOW)
+    collect(NOW + timedelta(seconds=6))
+    clean = CliRunner().invoke(main, ["recordings", "verify"])
+    caller = base.with_name(base.name + "-caller.wav")
+    caller.write_bytes(caller.read_bytes()[:-2] + b"\x00\x01")
+    tampered = CliRunner().invoke(main, ["recordings", "verify"])
+
+    assert clean.exit_code == 0 and "2 files checked, 0 changed or missing" in clean.output
+    assert tampered.exit_code == 1 and f"{caller} changed" in tampered.output

@@ -16,6 +16,7 @@ died mid-call) is kept and marked ``unfinished`` after ``UNFINISHED_AFTER``.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import struct
@@ -28,14 +29,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ivr.config import get_settings
-from ivr.db.models import (CallRecording, Call, aware_utc, CampaignAttempt, Policy, QueueCall, RecordingPause, RecordingStatus,
-                           TranscriptionStatus)
+from ivr.db.models import (Call, CallRecording, CampaignAttempt, Policy, QueueCall, RecordingPause, RecordingStatus,
+                           TranscriptionStatus, TranscriptTurn, aware_utc)
 from ivr.db.session import insert_if_absent, session_scope
 from ivr.domain.errors import NotFound, ValidationError
 
-__all__ = ["CALLS_FOLDER", "CollectCounts", "FileProblem", "RecordingFiles", "collect", "files_of", "get_recording",
-           "pause_recording", "purge_expired", "resume_recording", "retention_years", "set_legal_hold",
-           "verify_recordings", "wav_closed"]
+__all__ = ["CALLS_FOLDER", "CollectCounts", "FileProblem", "RecordingFiles", "TurnRecord", "claim_transcription",
+           "collect", "fail_transcription", "files_of", "get_recording", "latest_recordings", "pause_recording", "pending_transcriptions",
+           "purge_expired", "resume_recording", "retention_years", "save_transcript", "search_transcripts",
+           "set_legal_hold", "transcript_of", "verify_recordings", "wav_closed"]
 
 log = logging.getLogger(__name__)
 
@@ -307,3 +309,86 @@ def resume_recording(unique_id: str, now: datetime) -> bool:
         return session.execute(update(RecordingPause).where(
             RecordingPause.unique_id == unique_id, RecordingPause.resumed_at.is_(None))
             .values(resumed_at=now).execution_options(synchronize_session=False)).rowcount > 0
+
+
+# --- transcripts --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """One speaker's turn as stored: text already redacted, words as (word, start, end, confidence)."""
+
+    speaker: str
+    start: float
+    end: float
+    text: str
+    words: list[tuple[str, float, float, float]]
+
+
+def pending_transcriptions(limit: int = 1000) -> list[int]:
+    with session_scope() as session:
+        return list(session.scalars(select(CallRecording.id).where(
+            CallRecording.transcription_status == TranscriptionStatus.PENDING).order_by(CallRecording.id).limit(limit)))
+
+
+def claim_transcription(recording_id: int) -> bool:
+    """pending (or failed, to try again) -> running, for one worker only: one conditional UPDATE."""
+    with session_scope() as session:
+        return session.execute(update(CallRecording).where(
+            CallRecording.id == recording_id, CallRecording.status == RecordingStatus.COMPLETE,
+            CallRecording.transcription_status.in_([TranscriptionStatus.PENDING, TranscriptionStatus.FAILED]))
+            .values(transcription_status=TranscriptionStatus.RUNNING, transcription_error="")
+            .execution_options(synchronize_session=False)).rowcount == 1
+
+
+def save_transcript(recording_id: int, turns: list[TurnRecord], analytics: dict[str, object], now: datetime) -> None:
+    """Store the call's turns (replacing any earlier ones) and its analytics; transcription done."""
+    with session_scope() as session:
+        row = session.get(CallRecording, recording_id)
+        if row is None:
+            raise NotFound(f"no recording {recording_id}", "recording_not_found")
+        row.turns.clear()
+        session.flush()
+        row.turns.extend(TranscriptTurn(seq=n, speaker=t.speaker, start_seconds=round(t.start, 2),
+                                        end_seconds=round(t.end, 2), text=t.text, words=json.dumps(t.words))
+                         for n, t in enumerate(turns))
+        row.analytics = json.dumps(analytics, ensure_ascii=False, sort_keys=True)
+        row.transcription_status, row.transcribed_at = TranscriptionStatus.DONE, now
+    log.info("recording transcribed: recording=%d turns=%d", recording_id, len(turns))
+
+
+def fail_transcription(recording_id: int, code: str, message: str) -> None:
+    """The recording stays; quality staff see why it has no transcript."""
+    with session_scope() as session:
+        session.execute(update(CallRecording).where(CallRecording.id == recording_id).values(
+            transcription_status=TranscriptionStatus.FAILED, transcription_error=f"{code}: {message}"[:2000])
+            .execution_options(synchronize_session=False))
+    log.warning("recording transcription failed: recording=%d code=%s message=%s", recording_id, code, message)
+
+
+def transcript_of(recording_id: int) -> list[TurnRecord]:
+    with session_scope() as session:
+        turns = session.scalars(select(TranscriptTurn).where(TranscriptTurn.recording_id == recording_id)
+                                .order_by(TranscriptTurn.seq)).all()
+        return [TurnRecord(t.speaker, float(t.start_seconds), float(t.end_seconds), t.text,
+                           [tuple(w) for w in json.loads(t.words)]) for t in turns]  # type: ignore[misc]
+
+
+def search_transcripts(words: str, limit: int = 100) -> list[int]:
+    """Recordings whose transcript has every one of ``words`` (space-separated), newest first."""
+    terms = [term for term in words.split() if term]
+    if not terms:
+        return []
+    query = select(CallRecording.id).order_by(CallRecording.started_at.desc()).limit(limit)
+    for term in terms:
+        like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(CallRecording.id.in_(select(TranscriptTurn.recording_id).where(
+            TranscriptTurn.text.like(like, escape="\\"))))
+    with session_scope() as session:
+        return list(session.scalars(query))
+
+
+def latest_recordings(limit: int) -> list[CallRecording]:
+    with session_scope() as session:
+        return list(session.scalars(select(CallRecording).order_by(CallRecording.started_at.desc(),
+                                                                    CallRecording.id.desc()).limit(limit)))
