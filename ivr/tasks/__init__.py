@@ -31,10 +31,11 @@ from ivr.tasks.broker import broker_options, ensure_local_folders, result_option
 
 __all__ = ["TASK_MODULES", "beat_schedule", "create_celery", "get_celery"]
 
-TASK_MODULES = ["ivr.tasks.complaints", "ivr.tasks.campaigns"]
+TASK_MODULES = ["ivr.tasks.complaints", "ivr.tasks.campaigns", "ivr.tasks.recordings"]
 FLAG_OVERDUE_COMPLAINTS = "hotline.flag_overdue_complaints"
 CAMPAIGN_TICK, RECONCILE_ATTEMPTS = "hotline.campaign_tick", "hotline.reconcile_attempts"
 PLAN_CAMPAIGNS = "hotline.plan_campaigns"
+COLLECT_RECORDINGS, PURGE_RECORDINGS = "hotline.collect_recordings", "hotline.purge_recordings"
 DEFAULT_QUEUE = "hotline"
 SOFT_LIMIT_MARGIN_SECONDS = 30
 
@@ -46,6 +47,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     tick_every = timedelta(seconds=settings.campaign_tick_seconds)
     reconcile_every = timedelta(seconds=settings.campaign_reconcile_seconds)
     plan_every = timedelta(minutes=settings.campaign_plan_minutes)
+    collect_every, purge_every = timedelta(seconds=settings.recording_collect_seconds), timedelta(days=1)
     return {
         "flag-overdue-complaints": {"task": FLAG_OVERDUE_COMPLAINTS, "schedule": overdue_every,
                                     "options": {"expires": overdue_every.total_seconds()}},
@@ -55,6 +57,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
                                "options": {"expires": reconcile_every.total_seconds()}},
         "plan-campaigns": {"task": PLAN_CAMPAIGNS, "schedule": plan_every,
                            "options": {"expires": plan_every.total_seconds()}},
+        "collect-recordings": {"task": COLLECT_RECORDINGS, "schedule": collect_every,
+                               "options": {"expires": collect_every.total_seconds()}},
+        "purge-recordings": {"task": PURGE_RECORDINGS, "schedule": purge_every,
+                             "options": {"expires": purge_every.total_seconds()}},
     }
 
 

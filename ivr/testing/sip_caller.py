@@ -27,6 +27,7 @@ import re
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, Callable, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
@@ -218,6 +219,7 @@ class SipCall:
         self._last_reason = ""
         self._media_active = False
         self._call: Any = None
+        self._players: list[Any] = []  # WAV players sending into the call, kept until it ends
         self.sip_call_id: str | None = None
 
     # --- state, updated from the pjsua2 thread
@@ -260,6 +262,7 @@ class SipCall:
         self._engine.live.add(self)
 
     def _release(self) -> None:
+        self._players.clear()
         self._call = None
         self._engine.live.discard(self)
 
@@ -301,6 +304,20 @@ class SipCall:
             self._call.sendDtmf(prm)
 
         self._engine.run(send)
+
+    def play(self, wav: Path) -> None:
+        """Speak a WAV file (mono 16-bit PCM) into the call once, as a person into the phone."""
+        import pjsua2 as pj
+
+        def start() -> None:
+            if self._call is None:
+                raise SipCallerError("the call has ended")
+            player = pj.AudioMediaPlayer()
+            player.createPlayer(str(wav), pj.PJMEDIA_FILE_NO_LOOP)
+            player.startTransmit(self._call.getAudioMedia(-1))
+            self._players.append(player)
+
+        self._engine.run(start)
 
     def hangup(self) -> None:
         """Hang up (CANCEL or 603 Decline before answer, BYE after). Does nothing if already ended."""

@@ -39,7 +39,7 @@ def upgrade() -> None:
     sa.Column('last_seen_bytes', sa.Integer(), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('retain_until', sa.Date(), nullable=True),
-    sa.Column('legal_hold', sa.Boolean(), server_default=sa.text('0'), nullable=False),
+    sa.Column('legal_hold', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column('purged_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('transcription_status', sa.Enum('waiting', 'pending', 'running', 'done', 'failed', name='transcription_status', native_enum=False, length=32), nullable=False),
     sa.Column('transcription_error', sa.Text(), nullable=False),
