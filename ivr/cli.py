@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -575,6 +576,58 @@ def recordings_hold(recording_id: int, off: bool) -> None:
     with _domain_errors():
         set_legal_hold(recording_id, not off)
     click.echo(f"recording {recording_id}: legal hold {'off' if off else 'on'}")
+
+
+@main.command("transcribe")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--pending", is_flag=True, help="Transcribe the catalogue's recordings waiting for it.")
+def transcribe(paths: tuple[Path, ...], pending: bool) -> None:
+    """Transcribe audio files PATHS (each printed as timed words), or the catalogue's --pending recordings.
+
+    A bad file (empty, truncated, not audio, too long) is reported with its reason and the rest go on;
+    the command then exits with status 1. The model is vosk_model_path (docs/speech.md).
+    """
+    from ivr.speech.audio import BadAudio, SpeechSetupError, require_ffmpeg
+    from ivr.speech.engine import load_model, model_folder, transcribe_file
+
+    if bool(paths) == pending:
+        raise click.UsageError("give audio PATHS or --pending, not both and not neither")
+    settings = get_settings()
+    try:
+        require_ffmpeg()
+        model = load_model(model_folder(settings.vosk_model_path))
+    except SpeechSetupError as error:
+        raise click.ClickException(str(error)) from None
+    if pending:
+        _transcribe_pending()
+        return
+    phrases = [p.strip() for p in settings.speech_phrases.split(",") if p.strip()] or None
+    failed, results = 0, []
+    with click.progressbar(paths, label="transcribing", file=sys.stderr) as bar:
+        for path in bar:
+            try:
+                words = transcribe_file(model, path, "speaker", phrases=phrases,
+                                        max_seconds=settings.recording_max_seconds)
+            except BadAudio as error:
+                failed += 1
+                results.append(f"{path}: failed: {error.reason}: {error}")
+                continue
+            results.append(f"{path}: " + " ".join(f"{w.text}@{w.start:.2f}" for w in words))
+    click.echo("\n".join(results))
+    click.echo(f"{len(paths) - failed} transcribed, {failed} failed")
+    if failed:
+        raise SystemExit(1)
+
+
+def _transcribe_pending() -> None:
+    from ivr.domain.call_recordings import pending_transcriptions
+    from ivr.speech.call_transcripts import transcribe_recording
+
+    ids, outcomes = pending_transcriptions(), Counter()
+    with click.progressbar(ids, label="transcribing recordings", file=sys.stderr) as bar:
+        for recording_id in bar:
+            outcomes[transcribe_recording(recording_id)] += 1
+    click.echo(", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) or "nothing pending")
 
 
 def _now() -> datetime:
