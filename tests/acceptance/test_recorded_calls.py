@@ -31,7 +31,7 @@ from ivr.testing.waiting import eventually
 pytestmark = pytest.mark.acceptance
 
 CALLER_NUMBER = "13700000066"  # nobody's number: the language menu, then 0 for a person
-AGENT_USER, AGENT_ENDPOINT = "recorded-agent", "agent3"
+AGENT_USER, AGENT_ENDPOINT = "campaign-agent", "agent3"  # the campaign tests' agent: one console user per endpoint
 CALLER_SAYS, AGENT_SAYS = "안녕하세요", "본인 확인 생년월일"  # recognised from espeak-ng by the Korean model
 CALLER_WORD, AGENT_WORD = "안녕하세요", "생년월일"
 PHRASES = ["안녕하세요", "본인 확인", "생년월일", "보험료", "납입", "안내"]
