@@ -17,12 +17,14 @@ cannot pass.
 from __future__ import annotations
 
 import io
+import json
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, text
@@ -254,3 +256,12 @@ def _policy_state(kind: str, today: date, rng: random.Random) -> tuple[str, date
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def publish(report: dict[str, Any], text: str, json_path: Path | None) -> int:
+    """Print a benchmark's figures, write them as JSON when asked; the exit status (1 when a check failed)."""
+    print(text)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2))
+    return 1 if report["problems"] else 0

@@ -40,7 +40,6 @@ See docs/benchmarks.md ("Outbound campaigns") for figures and how to read them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import queue
 import random
@@ -60,7 +59,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from agi_load import BENCH_DIR, log, machine, percentile, redact  # noqa: E402  (bench/, beside us)
-from campaign_book import BulkWriter, mobile, utc_now, write_book  # noqa: E402
+from campaign_book import BulkWriter, mobile, publish, utc_now, write_book  # noqa: E402
 
 from ivr.config import get_settings, set_settings  # noqa: E402
 from ivr.db.models import CampaignAttempt, Policy  # noqa: E402
@@ -372,11 +371,7 @@ def main(argv: list[str] | None = None) -> int:
               "paced_tries": sum(r["paced_tries"] for r in reports),
               "worker_busy_seconds": {r["worker"]: r["busy_seconds"] for r in reports}, "problems": problems,
               "targets": targets(figures)}
-    print(markdown(report))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
-    return 1 if problems else 0
+    return publish(report, markdown(report), args.json)
 
 
 if __name__ == "__main__":

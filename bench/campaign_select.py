@@ -30,7 +30,6 @@ See docs/benchmarks.md ("Outbound campaigns") for figures and how to read them.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import threading
@@ -51,7 +50,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from agi_load import BENCH_DIR, log, machine, redact  # noqa: E402  (bench/, beside us)
-from campaign_book import DUE_WITHIN_DAYS, BookFacts, utc_now, write_book  # noqa: E402
+from campaign_book import BookFacts, DUE_WITHIN_DAYS, publish, utc_now, write_book  # noqa: E402
 
 from ivr.config import get_settings  # noqa: E402
 from ivr.db.models import CampaignAttempt  # noqa: E402
@@ -248,11 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_seconds": facts.load_seconds}
     report = {"machine": machine(), "backend": backend, "command": sys.argv, "book": book, "select": select_step,
               "plan": plan_step, "problems": problems}
-    print(markdown(report))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
-    return 1 if problems else 0
+    return publish(report, markdown(report), args.json)
 
 
 if __name__ == "__main__":
