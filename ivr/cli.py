@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from ivr.domain.campaigns import CampaignView
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -534,14 +537,16 @@ def recordings_collect() -> None:
 @recordings.command("list")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 def recordings_list(limit: int) -> None:
-    """The latest recordings: id, start, seconds, status, transcription, queue, retention."""
-    from ivr.domain.call_recordings import latest_recordings
+    """The latest recordings: id, start, seconds, status, transcription, queue, retention, pauses."""
+    from ivr.domain.call_recordings import latest_recordings, pauses_of
 
     for row in latest_recordings(limit):
         hold = " legal-hold" if row.legal_hold else ""
+        pauses = len(pauses_of(row.id))
+        paused = f" paused {pauses}x" if pauses else ""
         click.echo(f"{row.id:>6} {row.started_at:%Y-%m-%d %H:%M} {row.duration_seconds or 0:>7.1f}s "
                    f"{row.status.value:<10} {row.transcription_status.value:<8} {row.queue or '-':<10} "
-                   f"until {row.retain_until or '-'}{hold}  {row.transcription_error}")
+                   f"until {row.retain_until or '-'}{hold}{paused}  {row.transcription_error}")
 
 
 @recordings.command("verify")
@@ -581,53 +586,69 @@ def recordings_hold(recording_id: int, off: bool) -> None:
 @main.command("transcribe")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--pending", is_flag=True, help="Transcribe the catalogue's recordings waiting for it.")
-def transcribe(paths: tuple[Path, ...], pending: bool) -> None:
+@click.option("--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="one per CPU core",
+              help="Files transcribed at once, sharing one loaded model.")
+def transcribe(paths: tuple[Path, ...], pending: bool, jobs: int) -> None:
     """Transcribe audio files PATHS (each printed as timed words), or the catalogue's --pending recordings.
 
     A bad file (empty, truncated, not audio, too long) is reported with its reason and the rest go on;
     the command then exits with status 1. The model is vosk_model_path (docs/speech.md).
     """
-    from ivr.speech.audio import BadAudio, SpeechSetupError, require_ffmpeg
-    from ivr.speech.engine import load_model, model_folder, transcribe_file
+    from ivr.speech.audio import SpeechSetupError, require_ffmpeg
+    from ivr.speech.engine import load_model, model_folder
 
     if bool(paths) == pending:
         raise click.UsageError("give audio PATHS or --pending, not both and not neither")
-    settings = get_settings()
     try:
         require_ffmpeg()
-        model = load_model(model_folder(settings.vosk_model_path))
+        load_model(model_folder(get_settings().vosk_model_path))  # once, shared by the jobs
     except SpeechSetupError as error:
         raise click.ClickException(str(error)) from None
     if pending:
-        _transcribe_pending()
+        _transcribe_pending(jobs)
         return
-    phrases = [p.strip() for p in settings.speech_phrases.split(",") if p.strip()] or None
-    failed, results = 0, []
-    with click.progressbar(paths, label="transcribing", file=sys.stderr) as bar:
-        for path in bar:
-            try:
-                words = transcribe_file(model, path, "speaker", phrases=phrases,
-                                        max_seconds=settings.recording_max_seconds)
-            except BadAudio as error:
-                failed += 1
-                results.append(f"{path}: failed: {error.reason}: {error}")
-                continue
-            results.append(f"{path}: " + " ".join(f"{w.text}@{w.start:.2f}" for w in words))
+    results = _in_parallel(_transcribe_path, list(paths), jobs, "transcribing")
+    failed = sum(result.startswith(f"{path}: failed: ") for path, result in zip(paths, results))
     click.echo("\n".join(results))
     click.echo(f"{len(paths) - failed} transcribed, {failed} failed")
     if failed:
         raise SystemExit(1)
 
 
-def _transcribe_pending() -> None:
+def _transcribe_path(path: Path) -> str:
+    """``PATH: word@start ...``, or ``PATH: failed: reason: why``."""
+    from ivr.speech.audio import BadAudio
+    from ivr.speech.engine import load_model, model_folder, transcribe_file
+
+    settings = get_settings()
+    phrases = [p.strip() for p in settings.speech_phrases.split(",") if p.strip()] or None
+    try:
+        words = transcribe_file(load_model(model_folder(settings.vosk_model_path)), path, "speaker",
+                                phrases=phrases, max_seconds=settings.recording_max_seconds)
+    except BadAudio as error:
+        return f"{path}: failed: {error.reason}: {error}"
+    return f"{path}: " + " ".join(f"{w.text}@{w.start:.2f}" for w in words)
+
+
+def _in_parallel(work: Callable[[T], R], items: list[T], jobs: int, label: str) -> list[R]:
+    """``work`` on each item, ``jobs`` at a time in threads (Vosk and ffmpeg run outside the GIL),
+    with a progress bar; the results in the items' order."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool, \
+            click.progressbar(length=len(items), label=label, file=sys.stderr) as bar:
+        futures = [pool.submit(work, item) for item in items]
+        for _ in as_completed(futures):
+            bar.update(1)
+        return [future.result() for future in futures]
+
+
+def _transcribe_pending(jobs: int) -> None:
     from ivr.domain.call_recordings import pending_transcriptions
     from ivr.speech.call_transcripts import transcribe_recording
 
-    ids, outcomes = pending_transcriptions(), Counter()
-    with click.progressbar(ids, label="transcribing recordings", file=sys.stderr) as bar:
-        for recording_id in bar:
-            outcomes[transcribe_recording(recording_id)] += 1
+    outcomes = Counter(_in_parallel(transcribe_recording, pending_transcriptions(), jobs, "transcribing recordings"))
     click.echo(", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) or "nothing pending")
+    if outcomes["failed"]:  # each with its reason in the catalogue (ivr recordings list)
+        raise SystemExit(1)
 
 
 def _now() -> datetime:

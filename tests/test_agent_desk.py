@@ -15,7 +15,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from ivr.db.models import AgentStateChange, Call, CallbackRequest, CallbackStatus, QueueCall, QueueOutcome
+from ivr.db.models import (AgentStateChange, Call, CallbackRequest, CallbackStatus, QueueCall, QueueOutcome,
+                           RecordingPause)
 from ivr.db.session import session_scope
 from ivr.domain import callbacks
 from ivr.domain.users import ConsoleRole, create_user, set_active
@@ -267,3 +268,51 @@ def test_the_desk_says_when_asterisk_cannot_be_reached(desk_app, asterisk):
     asterisk.up = False
 
     assert "Asterisk cannot be reached" in client.get("/desk").get_data(as_text=True)
+
+
+def _call_put_through(client: FlaskClient, asterisk: FakeAsterisk, unique_id: str) -> None:
+    """A queue call that reaches this agent (AgentConnect) and is still up in Asterisk."""
+    _queue_call(asterisk, unique_id, "13911110009", "claims")
+    asterisk.channels.add(unique_id)
+    asterisk.emit("AgentConnect", Queue="claims", Uniqueid=unique_id, CallerIDNum="13911110009",
+                  Interface="PJSIP/agent1", MemberName="Agent1", HoldTime="2", RingTime="1")
+
+
+def _recording(client: FlaskClient, unique_id: str, paused: object) -> Any:
+    return client.post(f"/api/calls/{unique_id}/recording", json={"paused": paused},
+                       headers={"X-CSRF-Token": csrf_token(client)})
+
+
+def test_the_agent_pauses_and_resumes_the_recording_of_their_call_and_the_pause_is_marked(desk_app, asterisk):
+    client = _agent(desk_app)
+    _call_put_through(client, asterisk, "3.1")
+
+    paused = _recording(client, "3.1", True)
+    resumed = _recording(client, "3.1", False)
+
+    assert (paused.status_code, paused.get_json()) == (200, {"unique_id": "3.1", "paused": True})
+    assert resumed.get_json()["paused"] is False
+    mutes = [(a["Channel"], a["Direction"], a["State"]) for a in asterisk.sent if a["Action"] == "MixMonitorMute"]
+    assert mutes == [("3.1", "both", "1"), ("3.1", "both", "0")]
+    with session_scope() as session:
+        pause = session.scalar(select(RecordingPause).where(RecordingPause.unique_id == "3.1"))
+        assert pause.resumed_at is not None and pause.paused_at < pause.resumed_at
+        assert pause.by_user_id == client.get("/api/agent/state").get_json()["user_id"]
+
+
+def test_another_agents_call_or_an_ended_one_cannot_be_paused_and_nothing_is_marked(desk_app, asterisk):
+    owner = _agent(desk_app)
+    _call_put_through(owner, asterisk, "3.2")
+    other = _agent(desk_app, "agent2", "agent2")
+
+    not_theirs = _recording(other, "3.2", True)
+    asterisk.channels.discard("3.2")
+    ended = _recording(owner, "3.2", True)
+    not_a_flag = _recording(owner, "3.2", "yes")
+
+    assert (not_theirs.status_code, not_theirs.get_json()["error"]["id"]) == (409, "not_your_call")
+    assert (ended.status_code, ended.get_json()["error"]["id"]) == (409, "call_ended")
+    assert (not_a_flag.status_code, not_a_flag.get_json()["error"]["id"]) == (400, "invalid_paused")
+    assert [a["Channel"] for a in asterisk.sent if a["Action"] == "MixMonitorMute"] == ["3.2"]  # the ended call only
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(RecordingPause)) == 0

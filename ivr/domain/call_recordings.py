@@ -34,9 +34,9 @@ from ivr.db.models import (Call, CallRecording, CampaignAttempt, Policy, QueueCa
 from ivr.db.session import insert_if_absent, session_scope
 from ivr.domain.errors import NotFound, ValidationError
 
-__all__ = ["CALLS_FOLDER", "CollectCounts", "FileProblem", "RecordingFiles", "TurnRecord", "claim_transcription",
-           "collect", "fail_transcription", "files_of", "get_recording", "latest_recordings", "pause_recording", "pending_transcriptions",
-           "purge_expired", "resume_recording", "retention_years", "save_transcript", "search_transcripts",
+__all__ = ["CALLS_FOLDER", "CollectCounts", "FileProblem", "PauseView", "RecordingFiles", "TurnRecord",
+           "claim_transcription", "collect", "fail_transcription", "files_of", "get_recording", "latest_recordings",
+           "pause_recording", "pauses_of", "pending_transcriptions", "purge_expired", "resume_recording", "retention_years", "save_transcript", "search_transcripts",
            "set_legal_hold", "transcript_of", "verify_recordings", "wav_closed"]
 
 log = logging.getLogger(__name__)
@@ -309,6 +309,23 @@ def resume_recording(unique_id: str, now: datetime) -> bool:
         return session.execute(update(RecordingPause).where(
             RecordingPause.unique_id == unique_id, RecordingPause.resumed_at.is_(None))
             .values(resumed_at=now).execution_options(synchronize_session=False)).rowcount > 0
+
+
+@dataclass(frozen=True)
+class PauseView:
+    """A stretch of a call its agent kept out of the recording (written as silence)."""
+
+    paused_at: datetime
+    resumed_at: datetime | None  # None: the call ended paused
+    by_user_id: int | None
+
+
+def pauses_of(recording_id: int) -> list[PauseView]:
+    """The recording's pauses, in time order."""
+    with session_scope() as session:
+        rows = session.scalars(select(RecordingPause).where(RecordingPause.recording_id == recording_id)
+                               .order_by(RecordingPause.paused_at, RecordingPause.id))
+        return [PauseView(row.paused_at, row.resumed_at, row.by_user_id) for row in rows]
 
 
 # --- transcripts --------------------------------------------------------------------------------

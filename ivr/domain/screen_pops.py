@@ -78,6 +78,14 @@ def latest_pop(user_id: int) -> PopView | None:
         return None if row is None else _pop_view(row)
 
 
+def reached(user_id: int, call_unique_id: str) -> bool:
+    """Whether the call ``call_unique_id`` was put through to this agent (it popped for them)."""
+    with session_scope() as session:
+        return session.scalar(select(ScreenPop.id).where(ScreenPop.user_id == user_id,
+                                                         ScreenPop.call_unique_id == call_unique_id)
+                              .limit(1)) is not None
+
+
 def latest_pop_id(user_id: int) -> int:
     """The newest pop's id (0 for none): a page opened now shows pops from here on."""
     pop = latest_pop(user_id)

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from ivr.config import get_settings
 from ivr.db.models import CallbackStatus
-from ivr.domain import callbacks, queue_calls
+from ivr.domain import call_recordings, callbacks, queue_calls, screen_pops
 from ivr.domain.agent_states import AgentAction, AgentStatus
 from ivr.domain.errors import InvalidTransition, ValidationError
 from ivr.domain import agent_states
@@ -136,3 +136,26 @@ class Switchboard:
             raise AsteriskRefused(f"Asterisk refused the call: {exc}") from exc
         log.info("callback %s: ringing %s to call %s", callback_id, agent.interface, request.number)
         return request
+
+    def pause_recording(self, user_id: int, unique_id: str, paused: bool) -> bool:
+        """Pause (``paused``) or resume the recording of a call put through to this agent, for a card
+        number or another sensitive moment: MixMonitorMute, then the pause marked in the catalogue.
+        Returns ``paused``."""
+        if not screen_pops.reached(user_id, unique_id):
+            raise InvalidTransition(f"call {unique_id!r} was not put through to you", "not_your_call")
+        verb = "pause" if paused else "resume"
+        try:
+            present = self.queues.mute_recording(unique_id, paused)
+        except (AmiConnectionError, AmiTimeout) as exc:
+            raise AsteriskUnavailable(f"Asterisk cannot be reached ({exc}); the recording goes on") from exc
+        except AmiActionError as exc:
+            raise AsteriskRefused(f"Asterisk could not {verb} the recording: {exc}") from exc
+        if not present:
+            raise InvalidTransition(f"call {unique_id} has ended", "call_ended")
+        now = self._clock()
+        if paused:
+            call_recordings.pause_recording(unique_id, user_id, now)
+        else:
+            call_recordings.resume_recording(unique_id, now)
+        log.info("recording %sd by console user %s", verb, user_id, extra={"unique_id": unique_id})
+        return paused

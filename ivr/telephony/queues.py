@@ -1,4 +1,4 @@
-"""Agent queues over AMI: members in and out, pause, status, and originate.
+"""Agent queues over AMI: members in and out, pause, status, originate, and muting a call's recording.
 
 The agent console calls this with values from its database (an agent's
 interface, a queue name), so names are checked against strict patterns before
@@ -257,6 +257,22 @@ class QueueControl:
             return False
         succeeded(reply, "Status")
         return any(event.name == "Status" for event in events)
+
+    def mute_recording(self, channel_id: str, muted: bool) -> bool:
+        """Mute (or unmute) both directions of the MixMonitor recording the channel whose uniqueid is
+        ``channel_id``: muted audio is written as silence, so the files keep the call's timing.
+
+        False when Asterisk has no such channel (the call has ended). A channel
+        that is not being recorded is refused (``AmiActionError``). Needs
+        ``call`` or ``system`` write permission.
+        """
+        action = {"Action": "MixMonitorMute", "Channel": _checked(_CHANNEL_ID, "channel id", channel_id),
+                  "Direction": "both", "State": "1" if muted else "0"}
+        reply = self.ami.send_action(action)
+        if not reply.is_success and "no such channel" in (reply.get("Message") or "").lower():
+            return False
+        succeeded(reply, "MixMonitorMute")
+        return True
 
     def _run(self, action: Mapping[str, object], tolerated: str | None = None) -> None:
         reply = self.ami.send_action(action)

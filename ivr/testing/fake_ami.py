@@ -71,7 +71,7 @@ class FakeAsterisk:
         elif name == "QueueRemove":
             if self.members.pop(key, None) is None:
                 return _reply("Error", "Unable to remove interface: Not there")
-        elif name == "Status" and action.get("Channel") not in self.channels:
+        elif name in ("Status", "MixMonitorMute") and action.get("Channel") not in self.channels:
             return _reply("Error", "No such channel")
         elif name == "QueuePause":
             for (queue, interface), member in self.members.items():

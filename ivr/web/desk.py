@@ -146,6 +146,20 @@ def _card(pop: screen_pops.PopView) -> object:
     return plain(screen_pops.call_card(pop, get_settings().today()))
 
 
+# --- pausing a call's recording ------------------------------------------------------------------
+
+
+@desk.post("/api/calls/<unique_id>/recording")
+@login_required(TAKE_CALLS)
+def pause_recording(unique_id: str) -> Response:
+    """``{"paused": true}`` mutes the recording of a call put through to this agent (a card number is
+    read out); ``{"paused": false}`` resumes it. Both are marked in the recording catalogue."""
+    paused = submitted().get("paused")
+    if not isinstance(paused, bool):
+        raise ValidationError("paused must be true or false", "invalid_paused")
+    return jsonify({"unique_id": unique_id, "paused": switchboard().pause_recording(g.user.id, unique_id, paused)})
+
+
 # --- "call back now" -----------------------------------------------------------------------------
 
 

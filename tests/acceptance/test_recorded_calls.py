@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ from ivr.config import get_settings, set_settings
 from ivr.db.models import Call, CallRecording, RecordingStatus, TranscriptionStatus
 from ivr.db.session import session_scope
 from ivr.domain.agent_states import AgentAction
-from ivr.domain.call_recordings import files_of, transcript_of, verify_recordings
+from ivr.domain import screen_pops
+from ivr.domain.call_recordings import files_of, pauses_of, transcript_of, verify_recordings
 from ivr.domain.users import ConsoleRole, put_user
 from ivr.switchboard.board import Switchboard
 from ivr.telephony.ami_link import AmiLink, Backoff
@@ -31,6 +33,7 @@ from ivr.testing.waiting import eventually
 pytestmark = pytest.mark.acceptance
 
 CALLER_NUMBER = "13700000066"  # nobody's number: the language menu, then 0 for a person
+PAUSING_CALLER = "13700000067"
 AGENT_USER, AGENT_ENDPOINT = "campaign-agent", "agent3"  # the campaign tests' agent: one console user per endpoint
 CALLER_SAYS, AGENT_SAYS = "안녕하세요", "본인 확인 생년월일"  # recognised from espeak-ng by the Korean model
 CALLER_WORD, AGENT_WORD = "안녕하세요", "생년월일"
@@ -54,8 +57,15 @@ def worker(recording_settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
             yield app
 
 
+@dataclass(frozen=True)
+class Desk:
+    phone: object  # the agent's pjsua2 phone
+    board: Switchboard  # the console's switchboard
+    user_id: int
+
+
 @pytest.fixture
-def agent_on_duty(hotline, agent_phone) -> Iterator:
+def agent_on_duty(hotline, agent_phone) -> Iterator[Desk]:
     """An agent logged in to the general queue, with the console's switchboard recording who answered."""
     board = Switchboard(AmiLink(backoff=Backoff(initial=0.2, cap=2.0)))
     board.start()
@@ -64,7 +74,7 @@ def agent_on_duty(hotline, agent_phone) -> Iterator:
     user = put_user(AGENT_USER, "Recorded Agent", ConsoleRole.AGENT, "recorded-agent-password-1",
                     sip_endpoint=AGENT_ENDPOINT)
     board.act(user.id, AgentAction.LOG_IN, queues=("general",))
-    yield phone
+    yield Desk(phone, board, user.id)
     board.act(user.id, AgentAction.LOG_OUT)
     board.stop()
 
@@ -94,7 +104,7 @@ def test_a_call_to_an_agent_is_recorded_catalogued_and_transcribed_by_speaker(
 
     call = IvrCall(sip_caller, asterisk_log, "95519", CALLER_NUMBER)
     call.press("language_choice", "0", "en")
-    answered = agent_on_duty.wait_for_call(40)
+    answered = agent_on_duty.phone.wait_for_call(40)
     answered.wait_answered()
     time.sleep(1.0)
     call.sip.play(caller_speech)
@@ -124,3 +134,37 @@ def test_a_call_to_an_agent_is_recorded_catalogued_and_transcribed_by_speaker(
     assert [t.start for t in turns] == sorted(t.start for t in turns)
     checked, problems = verify_recordings()
     assert checked >= 2 and not [p for p in problems if p.recording_id == row.id]
+
+
+def test_a_paused_stretch_is_silent_in_the_recording_and_the_pause_is_in_the_catalogue(
+        worker, agent_on_duty, sip_caller, asterisk_log, tmp_path: Path) -> None:
+    before = spoken_wav(CALLER_SAYS, tmp_path / "before.wav", leading_silence=0.5)
+    card_number = spoken_wav("보험료 납입 안내", tmp_path / "during.wav", leading_silence=0.5)
+    after = spoken_wav(AGENT_SAYS, tmp_path / "after.wav", leading_silence=0.5)
+    desk = agent_on_duty
+
+    call = IvrCall(sip_caller, asterisk_log, "95519", PAUSING_CALLER)
+    call.press("language_choice", "0", "en")
+    desk.phone.wait_for_call(40).wait_answered()
+    unique_id = _unique_id_of_call_from(PAUSING_CALLER)
+    eventually(lambda: screen_pops.reached(desk.user_id, unique_id), what="the call popped on the agent's desk")
+    time.sleep(1.0)
+    call.sip.play(before)
+    time.sleep(3.0)
+    desk.board.pause_recording(desk.user_id, unique_id, True)  # what the desk's button sends
+    call.sip.play(card_number)
+    time.sleep(4.0)
+    desk.board.pause_recording(desk.user_id, unique_id, False)
+    time.sleep(0.5)
+    call.sip.play(after)
+    time.sleep(4.0)
+    call.hang_up()
+
+    row = eventually(lambda: _transcribed(unique_id), 120, "the recording catalogued and transcribed", interval=2)
+    assert row.transcription_status is TranscriptionStatus.DONE, row.transcription_error
+    heard = [word[0] for turn in transcript_of(row.id) if turn.speaker == "caller" for word in turn.words]
+    assert CALLER_WORD in heard and AGENT_WORD in heard, heard  # before and after the pause
+    assert not {"보험료", "납입", "안내"} & set(heard), heard  # said while paused: silence in the files
+    pauses = pauses_of(row.id)
+    assert len(pauses) == 1 and pauses[0].by_user_id == desk.user_id
+    assert pauses[0].resumed_at is not None and 3.0 < (pauses[0].resumed_at - pauses[0].paused_at).total_seconds() < 8

@@ -66,8 +66,38 @@
     const earlier = customer ? customer.calls.items.filter((c) => c.unique_id !== card.pop.call_unique_id) : [];
     fill("history", earlier, (c) => item(`${c.started_at} · ${words(c.disposition)} · ${words(c.path.intent) || "no service"}`));
     section.dataset.call = card.pop.call_unique_id;
+    showRecording(false, "Recording.");
     section.hidden = false;
   }
+
+  // Pausing the recording while the customer reads out a card number: the server mutes the call's
+  // MixMonitor through AMI and marks the pause in the recording catalogue.
+  const recordingToggle = document.getElementById("recording-toggle");
+  const recordingState = document.getElementById("recording-state");
+
+  function showRecording(paused, text) {
+    recordingToggle.dataset.paused = String(paused);
+    recordingToggle.textContent = paused ? "Resume recording" : "Pause recording";
+    recordingState.textContent = text;
+  }
+
+  recordingToggle.addEventListener("click", async () => {
+    const paused = recordingToggle.dataset.paused !== "true";
+    recordingToggle.disabled = true;
+    const response = await fetch(`/api/calls/${encodeURIComponent(section.dataset.call)}/recording`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json",
+                 "X-CSRF-Token": document.querySelector('meta[name="csrf-token"]').content },
+      body: JSON.stringify({ paused }),
+    }).catch(() => null);
+    recordingToggle.disabled = false;
+    if (response && response.ok) {
+      showRecording(paused, paused ? "Recording PAUSED." : "Recording.");
+      return;
+    }
+    const body = response ? await response.json().catch(() => null) : null;
+    recordingState.textContent = (body && body.error && body.error.message) || "The console cannot be reached.";
+  });
 
   // The browser reconnects by itself after a dropped stream (Last-Event-ID resumes it). A refused
   // one (session over, server restarted) is closed for good: reconnect here, or go to the login page.
