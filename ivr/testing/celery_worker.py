@@ -11,6 +11,8 @@ each other's tasks, and the queue is deleted afterwards.
 from __future__ import annotations
 
 import os
+import sys
+import traceback
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,12 +20,13 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
+from celery.contrib.testing.worker import start_worker
 
 from ivr.config import Settings, get_settings
 from ivr.tasks import create_celery
 from ivr.tasks.broker import BrokerUnavailable, check_broker
 
-__all__ = ["BROKER_ENV", "test_broker", "celery_on_test_broker"]
+__all__ = ["BROKER_ENV", "test_broker", "celery_on_test_broker", "worker_in_thread"]
 
 BROKER_ENV = "IVR_TEST_BROKER_URL"
 
@@ -42,7 +45,7 @@ test_broker.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 def celery_on_test_broker(folder: Path, settings: Settings | None = None) -> Iterator[Celery]:
     """A Celery app (``create_celery``) on the test broker, sending to and consuming a fresh queue.
 
-    Start workers on it with ``celery.contrib.testing.worker.start_worker``.
+    Start workers on it with :func:`worker_in_thread`.
     """
     broker, results = test_broker(folder)
     app = create_celery((settings or get_settings()).replace(
@@ -61,3 +64,26 @@ def celery_on_test_broker(folder: Path, settings: Settings | None = None) -> Ite
             test_queue = app.amqp.queues[queue](connection.default_channel)
             test_queue.declare()
             test_queue.delete()
+
+
+SHUTDOWN_SECONDS = 120.0  # a dial task may still be waiting out a ring when the tests are done
+
+
+@contextmanager
+def worker_in_thread(app: Celery, hostname: str, concurrency: int = 1, pool: str = "threads") -> Iterator[None]:
+    """A real Celery worker on ``app`` in a thread of this process (``start_worker``).
+
+    A worker that does not stop within ``SHUTDOWN_SECONDS`` fails the test
+    with every thread's stack, so the task that held it is named.
+    """
+    try:
+        with start_worker(app, pool=pool, concurrency=concurrency, perform_ping_check=False,
+                          shutdown_timeout=SHUTDOWN_SECONDS, hostname=hostname):
+            yield
+    except RuntimeError as error:
+        if "failed to exit" not in str(error):
+            raise
+        stacks = "\n".join(f"--- thread {ident}\n" + "".join(traceback.format_stack(frame))
+                            for ident, frame in sys._current_frames().items())
+        raise RuntimeError(f"worker {hostname} did not stop within {SHUTDOWN_SECONDS:.0f} s; "
+                           f"the threads:\n{stacks}") from error

@@ -18,7 +18,6 @@ from decimal import Decimal
 
 import pytest
 from celery import Celery
-from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 
 import ivr.tasks.campaigns as campaign_tasks
@@ -35,7 +34,7 @@ from ivr.domain.users import ConsoleRole, put_user
 from ivr.switchboard.agent_desk import AgentDesk
 from ivr.telephony.ami_link import AmiLink, Backoff
 from ivr.telephony.queues import QueueControl
-from ivr.testing.celery_worker import celery_on_test_broker
+from ivr.testing.celery_worker import celery_on_test_broker, worker_in_thread
 from ivr.testing.ivr_call import IvrCall
 from ivr.testing.waiting import eventually
 
@@ -124,10 +123,8 @@ def workers(campaign_book, ami, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """Two Celery workers on the test broker (Redis on CI, else the embedded SQLite transport),
     three threads each: a dial task holds its thread while the customer's phone rings."""
     with celery_on_test_broker(tmp_path_factory.mktemp("campaign-broker")) as app:
-        with start_worker(app, pool="threads", concurrency=3, perform_ping_check=False, shutdown_timeout=60,
-                          hostname="dialer-one@test"), \
-             start_worker(app, pool="threads", concurrency=3, perform_ping_check=False, shutdown_timeout=60,
-                          hostname="dialer-two@test"):
+        with worker_in_thread(app, "dialer-one@test", concurrency=3), \
+             worker_in_thread(app, "dialer-two@test", concurrency=3):
             yield app
 
 
