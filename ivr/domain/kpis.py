@@ -1,0 +1,274 @@
+"""Contact-centre KPIs, each computed from exactly one definition (docs/kpis.md), aggregated in SQL.
+
+One query per family, grouped in the database by agent, queue or day, so a
+month of a large hotline's history is summed where it lies rather than read
+row by row. Each figure is a count or a sum in SQL and a ratio here; a ratio
+whose denominator is zero is None (shown as "-"), never 0.
+
+Time arithmetic is in epoch seconds on both databases (``_epoch``), and days
+are the contact centre's (setting ``time_zone``): a call belongs to the day
+and period its wait began in, even when it ends after midnight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Literal
+
+from sqlalchemy import and_, case, exists, func, literal, select
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql import ColumnElement
+
+from ivr.config import get_settings
+from ivr.db.models import (AgentState, AgentStateChange, Call, Complaint, ConsoleUser, Disposition, QueueCall,
+                           QueueOutcome)
+from ivr.db.session import session_scope
+from ivr.domain.errors import ValidationError
+
+__all__ = ["AgentTime", "Containment", "Grouping", "Period", "QueueKpis", "agent_time", "ivr_containment",
+           "queue_kpis", "ratio"]
+
+Grouping = Literal["agent", "queue", "day"]
+GROUPINGS: tuple[Grouping, ...] = ("agent", "queue", "day")
+SHORT_ABANDON_SECONDS = 5  # a caller who hangs up sooner was never really offered to an agent
+REPEAT_CONTACT_DAYS = 7  # first-call resolution: no call back by the same customer within this
+
+
+@dataclass(frozen=True)
+class Period:
+    """From the start of day ``first`` to the end of day ``last`` in the centre's time zone."""
+
+    first: date
+    last: date
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            raise ValidationError(f"the period ends ({self.last}) before it starts ({self.first})", "invalid_period")
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, time(), get_settings().zone()).astimezone(timezone.utc)
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.last + timedelta(days=1), time(), get_settings().zone()).astimezone(timezone.utc)
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+@dataclass(frozen=True)
+class QueueKpis:
+    """The inbound figures of one group (an agent, a queue or a day); rates and averages derived."""
+
+    key: str
+    waits: int = 0  # queue waits that began in the period
+    short_abandons: int = 0  # hung up within SHORT_ABANDON_SECONDS: in neither side of any rate
+    answered: int = 0
+    abandoned: int = 0  # hung up waiting, after SHORT_ABANDON_SECONDS
+    answered_in_target: int = 0  # answered within service_level_seconds
+    wait_seconds: float = 0.0  # total wait of the answered calls
+    talked: int = 0  # answered calls whose talk has ended (AHT's denominator)
+    talk_seconds: float = 0.0
+    known_answered: int = 0  # answered calls of a recognised customer (FCR's denominator)
+    resolved_first_time: int = 0  # ... with no call from that customer in the next REPEAT_CONTACT_DAYS
+    complaints: int = 0  # complaints filed on an answered call
+
+    @property
+    def offered(self) -> int:
+        return self.waits - self.short_abandons
+
+    @property
+    def abandon_rate(self) -> float | None:
+        return ratio(self.abandoned, self.offered)
+
+    @property
+    def service_level(self) -> float | None:
+        return ratio(self.answered_in_target, self.offered)
+
+    @property
+    def average_speed_of_answer(self) -> float | None:
+        return ratio(self.wait_seconds, self.answered)
+
+    @property
+    def average_handle_time(self) -> float | None:
+        return ratio(self.talk_seconds, self.talked)
+
+    @property
+    def first_call_resolution(self) -> float | None:
+        return ratio(self.resolved_first_time, self.known_answered)
+
+    @property
+    def complaint_rate(self) -> float | None:
+        return ratio(self.complaints, self.answered)
+
+
+@dataclass(frozen=True)
+class AgentTime:
+    """One agent's time: logged in (online), paused, and talking; occupancy derived."""
+
+    key: str
+    online_seconds: float
+    paused_seconds: float
+    talk_seconds: float
+
+    @property
+    def occupancy(self) -> float | None:
+        return ratio(self.talk_seconds, self.online_seconds - self.paused_seconds)
+
+
+@dataclass(frozen=True)
+class Containment:
+    """IVR containment of one day: calls ended in the IVR, served without a person."""
+
+    key: str
+    calls: int  # IVR calls that began and ended (not in progress)
+    self_served: int
+
+    @property
+    def rate(self) -> float | None:
+        return ratio(self.self_served, self.calls)
+
+
+def queue_kpis(period: Period, by: Grouping) -> list[QueueKpis]:
+    """The inbound figures of each agent, queue or day with queue waits in ``period``."""
+    target = get_settings().service_level_seconds
+    with session_scope() as session:
+        q = aliased(QueueCall, name="q")
+        key = _group_key(session, by, q.joined_at, q.queue, q.agent_id)
+        wait = func.coalesce(q.wait_seconds, 0)
+        answered = q.outcome == QueueOutcome.ANSWERED
+        short = and_(q.outcome == QueueOutcome.ABANDONED, wait < SHORT_ABANDON_SECONDS)
+        talked = and_(answered, q.ended_at.is_not(None))
+        later = aliased(QueueCall, name="later")
+        repeat = exists().where(
+            later.customer_id == q.customer_id, later.id != q.id, later.joined_at > q.joined_at,
+            _epoch(session, later.joined_at) - _epoch(session, q.joined_at) <= REPEAT_CONTACT_DAYS * 86400)
+        complained = exists().where(Complaint.call_unique_id == q.unique_id)
+        rows = session.execute(
+            select(key.label("key"), func.count().label("waits"), _count(short).label("short_abandons"),
+                   _count(answered).label("answered"),
+                   _count(and_(q.outcome == QueueOutcome.ABANDONED, wait >= SHORT_ABANDON_SECONDS)).label("abandoned"),
+                   _count(and_(answered, wait <= target)).label("answered_in_target"),
+                   func.sum(case((answered, wait), else_=0)).label("wait_seconds"),
+                   _count(talked).label("talked"),
+                   func.sum(case((talked, _epoch(session, q.ended_at) - _epoch(session, q.answered_at)),
+                                 else_=0)).label("talk_seconds"),
+                   _count(and_(answered, q.customer_id.is_not(None))).label("known_answered"),
+                   _count(and_(answered, q.customer_id.is_not(None), ~repeat)).label("resolved_first_time"),
+                   _count(and_(answered, complained)).label("complaints"))
+            .where(q.joined_at >= period.start, q.joined_at < period.end)
+            .group_by(key).order_by(key)).mappings().all()
+        names = _agent_names(session) if by == "agent" else {}
+    return [QueueKpis(**{**_numbers(row), "key": _label(row["key"], by, names)}) for row in rows]
+
+
+def agent_time(period: Period) -> list[AgentTime]:
+    """Each agent's online, paused and talk time in ``period``, from their state changes and calls.
+
+    A state lasts until the agent's next change (or the period's end), clipped
+    to the period; the state an agent was in when the period began counts from
+    its start.
+    """
+    start, end = period.start, period.end
+    with session_scope() as session:
+        change = AgentStateChange
+        following = func.lead(change.at).over(partition_by=change.user_id, order_by=(change.at, change.id))
+        spans = select(change.user_id.label("user_id"), change.state.label("state"), change.at.label("since"),
+                       following.label("until")).subquery("spans")
+        since = _later(session, _epoch(session, spans.c.since), literal(start.timestamp()))
+        until = _earlier(session, func.coalesce(_epoch(session, spans.c.until), literal(end.timestamp())),
+                         literal(end.timestamp()))
+        seconds = _later(session, until - since, literal(0.0))
+        in_period = and_(spans.c.since < end, func.coalesce(spans.c.until, end) > start)
+        states = session.execute(
+            select(spans.c.user_id,
+                   func.sum(case((spans.c.state != AgentState.LOGGED_OUT, seconds), else_=0)).label("online"),
+                   func.sum(case((spans.c.state == AgentState.PAUSED, seconds), else_=0)).label("paused"))
+            .where(in_period).group_by(spans.c.user_id)).all()
+        talk = dict(session.execute(
+            select(QueueCall.agent_id, func.sum(_epoch(session, QueueCall.ended_at)
+                                                - _epoch(session, QueueCall.answered_at)))
+            .where(QueueCall.outcome == QueueOutcome.ANSWERED, QueueCall.ended_at.is_not(None),
+                   QueueCall.joined_at >= start, QueueCall.joined_at < end, QueueCall.agent_id.is_not(None))
+            .group_by(QueueCall.agent_id)).all())
+        names = _agent_names(session)
+    return sorted((AgentTime(names.get(user_id, str(user_id)), float(online or 0), float(paused or 0),
+                             float(talk.get(user_id) or 0)) for user_id, online, paused in states),
+                  key=lambda row: row.key)
+
+
+def ivr_containment(period: Period) -> list[Containment]:
+    """Per day: of the IVR calls that began in ``period`` and have ended, how many were self-served."""
+    with session_scope() as session:
+        day = _day(session, Call.started_at)
+        rows = session.execute(
+            select(day, func.count(), _count(Call.disposition == Disposition.SELF_SERVED))
+            .where(Call.started_at >= period.start, Call.started_at < period.end,
+                   Call.disposition != Disposition.IN_PROGRESS)
+            .group_by(day).order_by(day)).all()
+    return [Containment(str(key), int(calls), int(served or 0)) for key, calls, served in rows]
+
+
+# --- SQL that differs between PostgreSQL and SQLite --------------------------------------------------
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _epoch(session: Session, moment: Any) -> ColumnElement[float]:
+    """Seconds since 1970 of a stored UTC time (SQLite keeps it as text)."""
+    if _postgres(session):
+        return func.extract("epoch", moment)
+    return (func.julianday(moment) - 2440587.5) * 86400.0
+
+
+def _day(session: Session, moment: Any) -> ColumnElement[str]:
+    """The centre's calendar day of a stored UTC time, as YYYY-MM-DD text."""
+    zone = get_settings().zone()
+    if _postgres(session):
+        return func.to_char(func.timezone(zone.key, moment), "YYYY-MM-DD")
+    # SQLite knows no zones: the zone's offset now (the centre's zones have no daylight saving).
+    offset = datetime.now(zone).utcoffset() or timedelta()
+    return func.date(moment, f"{offset.total_seconds() / 3600:+.4f} hours")
+
+
+def _later(session: Session, a: Any, b: Any) -> ColumnElement[float]:
+    return func.greatest(a, b) if _postgres(session) else func.max(a, b)
+
+
+def _earlier(session: Session, a: Any, b: Any) -> ColumnElement[float]:
+    return func.least(a, b) if _postgres(session) else func.min(a, b)
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _group_key(session: Session, by: Grouping, moment: Any, queue: Any, agent_id: Any) -> ColumnElement[Any]:
+    if by == "day":
+        return _day(session, moment)
+    if by == "queue":
+        return queue
+    if by == "agent":
+        return agent_id
+    raise ValidationError(f"group by one of {', '.join(GROUPINGS)}, not {by!r}", "invalid_grouping")
+
+
+def _agent_names(session: Session) -> dict[int, str]:
+    return dict(session.execute(select(ConsoleUser.id, ConsoleUser.username)).all())
+
+
+def _label(key: Any, by: Grouping, names: dict[int, str]) -> str:
+    if by == "agent":
+        return "(no agent)" if key is None else names.get(key, str(key))
+    return str(key)
+
+
+def _numbers(row: Any) -> dict[str, Any]:
+    return {name: (float(value or 0) if name.endswith("seconds") else int(value or 0))
+            for name, value in row.items() if name != "key"}
+

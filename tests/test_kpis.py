@@ -1,0 +1,119 @@
+"""KPIs from a small hand-built history, each answer worked out here from the definitions in docs/kpis.md.
+
+The centre's zone is Asia/Shanghai (UTC+8): 2026-12-01 there runs from
+2026-11-30 16:00 to 2026-12-01 16:00 UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from ivr.config import get_settings, set_settings
+from ivr.db.models import AgentState, AgentStateChange, Call, Complaint, ComplaintSubject, Disposition, QueueCall, \
+    QueueOutcome
+from ivr.db.session import session_scope
+from ivr.domain import kpis
+from ivr.domain.errors import ValidationError
+from ivr.domain.kpis import Period
+from ivr.domain.users import ConsoleRole, create_user
+
+DAY1 = datetime(2026, 12, 1, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai on 1 December
+PERIOD = Period(date(2026, 12, 1), date(2026, 12, 1))
+
+
+@pytest.fixture
+def history(small_book) -> dict[str, int]:
+    set_settings(get_settings().replace(timezone="Asia/Shanghai", service_level_seconds=20))
+    ann = create_user("ann", "Ann", ConsoleRole.AGENT, "ann-password-12345").id
+    bob = create_user("bob", "Bob", ConsoleRole.AGENT, "bob-password-12345").id
+    c1, c2 = small_book.customer_id, small_book.other_customer_id
+    calls = [
+        # unique id, queue, customer, outcome, joined (minutes after DAY1), wait s, talk s, agent
+        ("a1", "general", c1, QueueOutcome.ANSWERED, 0, 10, 300, ann),  # c1 calls again within 7 days: not FCR
+        ("a2", "general", c2, QueueOutcome.ANSWERED, 30, 30, 200, ann),  # over the 20 s target; complaint filed
+        ("a3", "vip", None, QueueOutcome.ANSWERED, 60, 5, 100, bob),  # unknown caller: not in FCR
+        ("a4", "general", None, QueueOutcome.ABANDONED, 90, 3, None, None),  # short abandon: in no rate
+        ("a5", "general", None, QueueOutcome.ABANDONED, 120, 40, None, None),
+        ("a6", "vip", c1, QueueOutcome.ANSWERED, 60 * 24 * 3, 15, 60, bob),  # 3 days later: another period
+        ("a7", "vip", None, QueueOutcome.ANSWERED, 14 * 60 + 50, 20, 1200, bob),  # 23:50 local: day 1, ends day 2
+    ]
+    with session_scope() as session:
+        for unique_id, queue, customer, outcome, minutes, wait, talk, agent in calls:
+            joined = DAY1 + timedelta(minutes=minutes)
+            answered = joined + timedelta(seconds=wait) if outcome is QueueOutcome.ANSWERED else None
+            session.add(QueueCall(unique_id=unique_id, queue=queue, customer_id=customer, outcome=outcome,
+                                  joined_at=joined, answered_at=answered, left_at=joined + timedelta(seconds=wait),
+                                  ended_at=answered + timedelta(seconds=talk) if answered else None,
+                                  wait_seconds=wait, agent_id=agent))
+        session.add(Complaint(ticket_no="2612000001", customer_id=c2, call_unique_id="a2",
+                              subject=ComplaintSubject.SERVICE, due_at=DAY1 + timedelta(days=2)))
+        # Ann: logged in at 08:00 local (before the period? no: 00:00 UTC is 08:00 local, in it), paused
+        # 30 min, out at 12:00 local. Bob: logged in the evening before and out at 10:00 local.
+        for user, minutes, state in ((ann, -60, AgentState.AVAILABLE), (ann, 60, AgentState.PAUSED),
+                                     (ann, 90, AgentState.AVAILABLE), (ann, 180, AgentState.LOGGED_OUT),
+                                     (bob, -60 * 12, AgentState.AVAILABLE), (bob, 60, AgentState.LOGGED_OUT)):
+            session.add(AgentStateChange(user_id=user, at=DAY1 + timedelta(minutes=minutes), state=state))
+        for unique_id, minutes, disposition in (("i1", 0, Disposition.SELF_SERVED), ("i2", 5, Disposition.TRANSFERRED),
+                                                ("i3", 10, Disposition.SELF_SERVED),
+                                                ("i4", 15, Disposition.IN_PROGRESS),
+                                                ("i5", 16 * 60, Disposition.SELF_SERVED)):  # 01:00 on day 2 local
+            session.add(Call(unique_id=unique_id, started_at=DAY1 + timedelta(minutes=minutes),
+                             disposition=disposition))
+    return {"ann": ann, "bob": bob}
+
+
+def test_per_queue_short_abandons_are_left_out_and_each_rate_has_its_own_denominator(history) -> None:
+    general, vip = kpis.queue_kpis(PERIOD, "queue")
+
+    assert (general.key, general.waits, general.short_abandons, general.offered) == ("general", 4, 1, 3)
+    assert (general.answered, general.abandoned, general.answered_in_target) == (2, 1, 1)
+    assert general.abandon_rate == pytest.approx(1 / 3)
+    assert general.service_level == pytest.approx(1 / 3)
+    assert general.average_speed_of_answer == pytest.approx((10 + 30) / 2)
+    assert general.average_handle_time == pytest.approx((300 + 200) / 2)
+    assert general.first_call_resolution == pytest.approx(1 / 2)  # a1's customer called again (a6)
+    assert general.complaint_rate == pytest.approx(1 / 2)
+    # vip: a3 and a7 (23:50 local is still day 1; a6 is days later); 20 s is within the target.
+    assert (vip.key, vip.offered, vip.answered, vip.answered_in_target) == ("vip", 2, 2, 2)
+    assert vip.average_handle_time == pytest.approx((100 + 1200) / 2)  # a7 ends after midnight: still day 1's
+    assert vip.first_call_resolution is None  # no recognised caller: no denominator, not 0
+    assert vip.abandon_rate == 0.0
+
+
+def test_per_agent_and_per_day(history) -> None:
+    by_agent = {row.key: row for row in kpis.queue_kpis(PERIOD, "agent")}
+    by_day = kpis.queue_kpis(Period(date(2026, 12, 1), date(2026, 12, 4)), "day")
+
+    assert set(by_agent) == {"ann", "bob", "(no agent)"}
+    assert (by_agent["ann"].answered, by_agent["bob"].answered, by_agent["(no agent)"].abandoned) == (2, 2, 1)
+    assert by_agent["ann"].complaints == 1 and by_agent["bob"].complaints == 0
+    assert [(row.key, row.waits) for row in by_day] == [("2026-12-01", 6), ("2026-12-04", 1)]
+
+
+def test_online_paused_and_talk_time_are_clipped_to_the_period(history) -> None:
+    times = {row.key: row for row in kpis.agent_time(PERIOD)}
+
+    # Ann: available 00:00-02:00 UTC, paused 02:00-02:30, available to 04:00: 4 h online, 30 min paused.
+    assert times["ann"].online_seconds == pytest.approx(4 * 3600)
+    assert times["ann"].paused_seconds == pytest.approx(1800)
+    assert times["ann"].talk_seconds == pytest.approx(500)
+    assert times["ann"].occupancy == pytest.approx(500 / (3.5 * 3600))
+    # Bob logged in the evening before: only from the period's start (16:00 UTC) to 02:00 UTC counts.
+    assert times["bob"].online_seconds == pytest.approx(10 * 3600)
+    assert times["bob"].talk_seconds == pytest.approx(100 + 1200)
+
+
+def test_ivr_containment_counts_ended_calls_by_the_centres_day(history) -> None:
+    days = kpis.ivr_containment(Period(date(2026, 12, 1), date(2026, 12, 2)))
+
+    assert [(d.key, d.calls, d.self_served) for d in days] == [("2026-12-01", 3, 2), ("2026-12-02", 1, 1)]
+    assert days[0].rate == pytest.approx(2 / 3)
+
+
+def test_a_period_that_ends_before_it_starts_or_an_unknown_grouping_is_refused(database_url: str) -> None:
+    with pytest.raises(ValidationError, match="before it starts"):
+        Period(date(2026, 12, 2), date(2026, 12, 1))
+    with pytest.raises(ValidationError, match="group by one of"):
+        kpis.queue_kpis(PERIOD, "team")  # type: ignore[arg-type]
