@@ -750,6 +750,30 @@ def web(host: str | None, port: int | None, dev: bool) -> None:
 
 
 @main.group()
+def report() -> None:
+    """Reports written into reports/ (setting reports_dir) for people: KPIs (docs/kpis.md)."""
+
+
+@report.command("kpi")
+@click.option("--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (YYYY-MM-DD).")
+@click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day, included.")
+@click.option("--by", type=click.Choice(["agent", "queue", "day"]), default="day", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["html", "csv", "xlsx"]), default="html", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder (default: setting reports_dir).")
+def report_kpi(first: datetime, last: datetime, by: str, fmt: str, out_dir: Path | None) -> None:
+    """The KPIs of the days FROM to TO (the centre's days) by agent, queue or day: HTML with charts,
+    CSV, or a spreadsheet. Prints the file's path."""
+    from ivr.domain.kpis import Period
+    from ivr.reporting.kpi_report import build, write
+
+    with _domain_errors():
+        report_ = build(Period(first.date(), last.date()), by)  # type: ignore[arg-type]
+    path = write(report_, fmt, out_dir or Path(get_settings().reports_dir))  # type: ignore[arg-type]
+    click.echo(str(path))
+
+
+@main.group()
 def prompts() -> None:
     """The hotline's prompts (ivr/flows/prompts/<language>.toml) as WAV files for Asterisk."""
 

@@ -6,7 +6,9 @@ The centre's zone is Asia/Shanghai (UTC+8): 2026-12-01 there runs from
 
 from __future__ import annotations
 
+import csv
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +119,44 @@ def test_a_period_that_ends_before_it_starts_or_an_unknown_grouping_is_refused(d
         Period(date(2026, 12, 2), date(2026, 12, 1))
     with pytest.raises(ValidationError, match="group by one of"):
         kpis.queue_kpis(PERIOD, "team")  # type: ignore[arg-type]
+
+
+def test_the_report_shows_the_same_numbers_in_html_csv_and_the_spreadsheet(history, tmp_path) -> None:
+    from click.testing import CliRunner
+    from openpyxl import load_workbook
+
+    from ivr.cli import main
+
+    paths = {}
+    for fmt in ("html", "csv", "xlsx"):
+        result = CliRunner().invoke(main, ["report", "kpi", "--from", "2026-12-01", "--to", "2026-12-01",
+                                           "--by", "queue", "--format", fmt, "--out", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        paths[fmt] = Path(result.output.strip())
+
+    rows = list(csv.reader(paths["csv"].read_text(encoding="utf-8").splitlines()))
+    header, general, vip, centre = rows
+    level = header.index("service level")
+    assert (general[0], general[level], vip[level]) == ("general", "0.3333", "1.0000")
+    assert (centre[0], centre[header.index("offered")], centre[level]) == ("centre", "5", "0.6000")  # 3 of 5
+    sheet = load_workbook(paths["xlsx"]).active
+    cells = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert cells[1][0] == "general" and cells[1][level] == pytest.approx(1 / 3)
+    assert cells[3][level] == pytest.approx(0.6)
+    html = paths["html"].read_text(encoding="utf-8")
+    assert "<td>general</td>" in html and "33.3%" in html and "60.0%" in html
+    assert html.count('class="bar"') == 2 * 4  # two queues in each of the four charts
+    assert 'class="centre-line"' in html
+
+
+def test_a_report_for_a_backwards_period_is_a_clear_error(database_url: str, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from ivr.cli import main
+
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(main, ["report", "kpi", "--from", "2026-12-02", "--to", "2026-12-01",
+                                       "--out", str(out)])
+
+    assert result.exit_code == 1 and "before it starts" in result.output
+    assert not out.exists()
