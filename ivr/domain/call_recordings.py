@@ -370,6 +370,11 @@ def save_transcript(recording_id: int, turns: list[TurnRecord], analytics: dict[
                                         end_seconds=round(t.end, 2), text=t.text, words=json.dumps(t.words))
                          for n, t in enumerate(turns))
         row.analytics = json.dumps(analytics, ensure_ascii=False, sort_keys=True)
+        adherence = analytics.get("script_adherence")
+        row.script_adherence = float(adherence) if isinstance(adherence, int | float) else None
+        keywords = analytics.get("keywords")
+        row.flags = " ".join(sorted(name for name, hits in keywords.items() if hits)) \
+            if isinstance(keywords, dict) else ""
         row.transcription_status, row.transcribed_at = TranscriptionStatus.DONE, now
     log.info("recording transcribed: recording=%d turns=%d", recording_id, len(turns))
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from ivr.domain import kpis
 from ivr.domain.kpis import Grouping, Period, QueueKpis
@@ -128,31 +129,39 @@ def as_xlsx(report: KpiReport) -> bytes:
 
 def as_html(report: KpiReport) -> str:
     return _templates().get_template("kpi_report.html").render(
-        report=report, columns=COLUMNS, shown=shown, charts=[_chart(report, name) for name in CHARTS])
+        report=report, columns=COLUMNS, shown=shown, charts=charts(report))
 
 
-@dataclass(frozen=True)
-class Bar:
-    label: str
-    value: float | None
-    text: str
-    width: float  # of the chart's width, 0..1
+def charts(report: KpiReport) -> list[Markup]:
+    """One horizontal bar chart (inline SVG) per headline figure: a bar per group, the centre marked."""
+    return [_svg(report, header) for header in CHARTS]
 
 
-@dataclass(frozen=True)
-class Chart:
-    title: str
-    bars: list[Bar]
-    centre: float | None  # where the centre's value falls, 0..1
+BAR_HEIGHT, LABEL_WIDTH, BAR_WIDTH = 22, 110, 200
 
 
-def _chart(report: KpiReport, header: str) -> Chart:
+def _svg(report: KpiReport, header: str) -> Markup:
     column = next(c for c in COLUMNS if c.header == header)
     values = [(row.key, column.value(row)) for row in report.rows]
     centre = column.value(report.centre)
-    top = max([v for _, v in values if v is not None] + [centre or 0, 1e-9 if column.kind != "rate" else 1.0])
-    return Chart(header, [Bar(key, value, shown(value, column.kind), (value or 0) / top) for key, value in values],
-                 None if centre is None else centre / top)
+    top = max([v for _, v in values if v is not None] + [centre or 0, 1.0 if column.kind == "rate" else 1e-9])
+    height = BAR_HEIGHT * len(values) + 10
+    parts = [f'<figure class="chart" data-chart="{escape(header)}"><figcaption>{escape(header)} by '
+             f'{escape(report.by)}{" · line: centre " + escape(shown(centre, column.kind)) if centre is not None else ""}'
+             f'</figcaption><svg width="{LABEL_WIDTH + BAR_WIDTH + 60}" height="{height}" role="img" '
+             f'aria-label="{escape(header)} by {escape(report.by)}">']
+    for index, (key, value) in enumerate(values):
+        y, width = BAR_HEIGHT * index, BAR_WIDTH * (value or 0) / top
+        parts.append(f'<text x="0" y="{y + 16}">{escape(key)}</text>'
+                     f'<rect class="bar" x="{LABEL_WIDTH}" y="{y + 4}" width="{width:.1f}" height="16" fill="#3b7dd8">'
+                     f'</rect><text x="{LABEL_WIDTH + width + 4:.1f}" y="{y + 16}">{escape(shown(value, column.kind))}'
+                     '</text>')
+    if centre is not None:
+        x = LABEL_WIDTH + BAR_WIDTH * centre / top
+        parts.append(f'<line class="centre-line" x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height}" stroke="#d83b3b" '
+                     'stroke-width="2"></line>')
+    parts.append("</svg></figure>")
+    return Markup("".join(parts))
 
 
 def _raw(value: float | int | None) -> str:

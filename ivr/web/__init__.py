@@ -41,6 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from ivr.web import auth, csrf
     from ivr.web.api import api
     from ivr.web.campaigns import campaigns_pages
+    from ivr.web.quality import quality_pages
     from ivr.web.console import console
     from ivr.web.desk import desk
     from ivr.web.work import work
@@ -53,6 +54,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(work)
     app.register_blueprint(desk)
     app.register_blueprint(campaigns_pages)
+    app.register_blueprint(quality_pages)
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
     app.after_request(_security_headers)

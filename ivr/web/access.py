@@ -19,6 +19,10 @@ WORK_CALLS = frozenset({ConsoleRole.AGENT, ConsoleRole.SUPERVISOR})  # wrap up c
 TAKE_CALLS = frozenset({ConsoleRole.AGENT})  # the agent desk: queues, pauses, screen pops
 SUPERVISE = frozenset({ConsoleRole.SUPERVISOR, ConsoleRole.ADMIN})  # the wallboard
 MANAGE_CAMPAIGNS = frozenset({ConsoleRole.SUPERVISOR, ConsoleRole.ADMIN})  # outbound campaigns: define, start, figures
+# Quality review: any agent's recordings, QA scorecards, KPI reports. Agents open only their own calls'
+# recordings and evaluations (ivr/domain/quality.py); the recording access log is for admins.
+REVIEW_CALLS = frozenset({ConsoleRole.QUALITY, ConsoleRole.SUPERVISOR, ConsoleRole.ADMIN})
+ADMINISTER = frozenset({ConsoleRole.ADMIN})
 
 # (title, endpoint, roles) of the API lists, for the console's landing page
 READABLE_LISTS = (
@@ -30,4 +34,8 @@ READABLE_LISTS = (
     ("My desk: queues and screen pops", "desk.desk_page", TAKE_CALLS),
     ("Wallboard", "desk.wallboard_page", SUPERVISE),
     ("Outbound campaigns", "campaigns.campaigns_page", MANAGE_CAMPAIGNS),
+    ("Recordings and transcripts", "quality.recordings_page", EVERY_ROLE),
+    ("QA evaluations", "quality.evaluations_page", EVERY_ROLE),
+    ("KPI report", "quality.kpi_page", REVIEW_CALLS),
+    ("Recording access log", "quality.access_log_page", ADMINISTER),
 )
