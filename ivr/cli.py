@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -137,11 +137,16 @@ def import_book_command(agents: Path | None, customers: Path | None, policies: P
 @click.option("--seed", type=int, default=None, help="Random seed (default: a fixed one, so the book is stable).")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Date the book's due dates are relative to (default: today).")
-def demo_data(customer_count: int, seed: int | None, today: datetime | None) -> None:
-    """Load a realistic, deterministic demo book: customers, policies, sales agents.
+@click.option("--history-days", type=click.IntRange(min=0), default=30, show_default=True,
+              help="Days of call history before today for the KPI reports (written once: not when calls exist).")
+@click.option("--calls-per-day", type=click.IntRange(min=1), default=200, show_default=True)
+def demo_data(customer_count: int, seed: int | None, today: datetime | None, history_days: int,
+              calls_per_day: int) -> None:
+    """Load a realistic, deterministic demo book: customers, policies, sales agents, and a call history.
 
     Idempotent: the same seed and day write the same book, upserted like an
-    import. Prints the fixed customer DEMO0001 for manual test calls.
+    import; the history is written only into a database without calls. Prints
+    the fixed customer DEMO0001 for manual test calls.
     """
     from ivr.db.session import session_scope
     from ivr.domain.book_import import write_book
@@ -173,6 +178,26 @@ def demo_data(customer_count: int, seed: int | None, today: datetime | None) -> 
         click.echo(f"  {user.username:<12} {user.role.value:<11} password {user.password}")
     assign_advisor([DEMO_CUSTOMER_NO], DEMO_ADVISOR)
     click.echo(f"{DEMO_CUSTOMER_NO}'s advisor of record is {DEMO_ADVISOR}: rung first when logged in and free")
+    if history_days:
+        _demo_history((today.date() if today else get_settings().today()) - timedelta(days=history_days),
+                      history_days, calls_per_day)
+
+
+def _demo_history(first: date, days: int, calls_per_day: int) -> None:
+    from sqlalchemy import select
+
+    from ivr.db.models import Call, ConsoleRole as Role, ConsoleUser
+    from ivr.db.session import session_scope
+    from ivr.domain.demo_history import write_history
+
+    with session_scope() as session:
+        if session.scalar(select(Call.id).limit(1)) is not None:
+            click.echo("call history: calls exist already, none added")
+            return
+        agents = list(session.scalars(select(ConsoleUser.id).where(ConsoleUser.role == Role.AGENT)
+                                      .order_by(ConsoleUser.id)))
+        written = write_history(session, first, days, calls_per_day, agents, get_settings().zone())
+    click.echo(f"call history: {written} calls over {days} days from {first} (ivr report kpi, docs/kpis.md)")
 
 
 def _progress(label: str, items: Sequence[T]) -> Iterator[T]:

@@ -19,6 +19,7 @@ from ivr.db.session import session_scope
 from ivr.domain import kpis
 from ivr.domain.errors import ValidationError
 from ivr.domain.kpis import Period
+from ivr.reporting import kpi_report
 from ivr.domain.users import ConsoleRole, create_user
 
 DAY1 = datetime(2026, 12, 1, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai on 1 December
@@ -160,3 +161,39 @@ def test_a_report_for_a_backwards_period_is_a_clear_error(database_url: str, tmp
 
     assert result.exit_code == 1 and "before it starts" in result.output
     assert not out.exists()
+
+
+def test_the_demo_history_gives_the_same_figures_in_the_csv_the_html_report_and_the_console(
+        database_url: str, app, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from ivr.cli import main
+    from ivr.reporting.kpi_report import shown
+    from ivr.testing.console import log_in
+
+    demo = ["--database-url", database_url, "demo-data", "--customers", "20", "--today", "2026-12-04",
+            "--history-days", "7", "--calls-per-day", "60"]
+    first = CliRunner().invoke(main, demo)
+    again = CliRunner().invoke(main, demo)
+    assert first.exit_code == 0 and "call history: 420 calls over 7 days from 2026-11-27" in first.output, first.output
+    assert "calls exist already, none added" in again.output
+    period = ["report", "kpi", "--from", "2026-11-27", "--to", "2026-12-03", "--by", "queue", "--out", str(tmp_path)]
+    csv_file = Path(CliRunner().invoke(main, [*period, "--format", "csv"]).output.strip())
+    html = Path(CliRunner().invoke(main, [*period, "--format", "html"]).output.strip()).read_text(encoding="utf-8")
+    client = app.test_client()
+    assert log_in(client, "quality1", "quality1-demo").status_code == 302
+    console = client.get("/reports/kpi?from=2026-11-27&to=2026-12-03&by=queue").get_data(as_text=True)
+
+    expected = {row.key: row for row in kpis.queue_kpis(Period(date(2026, 11, 27), date(2026, 12, 3)), "queue")}
+    assert set(expected) == {"general", "vip", "claims", "complaints"}
+    assert sum(row.waits for row in expected.values()) > 200  # about 65 % of the calls reach a queue
+    rows = list(csv.reader(csv_file.read_text(encoding="utf-8").splitlines()))
+    header = rows[0]
+    for line in rows[1:-1]:
+        row = expected[line[0]]
+        assert float(line[header.index("service level")]) == pytest.approx(row.service_level, abs=1e-4)
+        assert int(line[header.index("answered")]) == row.answered
+        cells = "".join(f"<td>{shown(c.value(row), c.kind)}</td>" for c in kpi_report.COLUMNS)
+        assert f"<td>{row.key}</td>{cells}" in html.replace("\n", "")  # the same row in the file ...
+        assert f"<td>{row.key}</td>{cells}" in console.replace("\n", "")  # ... and in the console
+    assert html.count("<svg") == 4 and console.count("<svg") == 4
