@@ -8,7 +8,7 @@ broker that does not answer fails the test: it never skips.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from sqlalchemy import select
 import ivr.tasks
 import ivr.tasks.campaigns as campaign_tasks
 from ivr.cli import main
-from ivr.config import get_settings
+from ivr.config import get_settings, set_settings
 from ivr.db.models import CampaignAttempt, ComplaintSubject, utcnow
 from ivr.db.session import session_scope
 from ivr.domain import campaigns, complaints
@@ -134,3 +134,24 @@ def test_a_dial_task_delivered_twice_through_the_broker_dials_once(celery_app: C
 def _attempts(campaign_id: int) -> list[CampaignAttempt]:
     with session_scope() as session:
         return list(session.scalars(select(CampaignAttempt).where(CampaignAttempt.campaign_id == campaign_id)))
+
+
+def test_the_kpi_reports_task_writes_yesterdays_and_last_weeks_reports_once(celery_app: Celery,
+                                                                             tmp_path: Path) -> None:
+    from ivr.tasks.reports import due_periods, kpi_reports
+
+    set_settings(get_settings().replace(reports_dir=str(tmp_path / "reports")))
+    periods = due_periods(date(2026, 12, 4))  # a Friday
+    assert (periods["daily"].first, periods["daily"].last) == (date(2026, 12, 3), date(2026, 12, 3))
+    assert (periods["weekly"].first, periods["weekly"].last) == (date(2026, 11, 23), date(2026, 11, 29))
+
+    first = kpi_reports.delay().get(timeout=RESULT_TIMEOUT)["written"]
+    again = kpi_reports.delay().get(timeout=RESULT_TIMEOUT)["written"]
+
+    names = sorted(Path(path).relative_to(tmp_path / "reports").as_posix() for path in first)
+    assert len(names) == 2 * 2 * 3  # daily and weekly, by queue and by agent, html csv xlsx
+    assert all(name.startswith(("daily/kpi-", "weekly/kpi-")) for name in names)
+    assert again == []  # written once
+    settings = get_settings().replace(broker_url=f"sqla+sqlite:///{tmp_path / 'b.db'}")
+    entries = {entry["task"]: entry for entry in create_celery(settings).conf.beat_schedule.values()}
+    assert entries["hotline.kpi_reports"]["schedule"] == timedelta(hours=1)

@@ -82,16 +82,19 @@ def shown(value: float | int | None, kind: str) -> str:
     return str(value)
 
 
+def report_path(folder: Path, by: str, period: Period, fmt: str) -> Path:
+    return folder / f"kpi-{by}-{period.first}-{period.last}.{fmt}"
+
+
 def write(report: KpiReport, fmt: Format, folder: Path) -> Path:
     """The report as a file in ``folder``, named after what it holds."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"kpi-{report.by}-{report.period.first}-{report.period.last}.{fmt}"
-    if fmt == "csv":
-        path.write_text(as_csv(report), encoding="utf-8")
-    elif fmt == "xlsx":
-        path.write_bytes(as_xlsx(report))
-    else:
-        path.write_text(as_html(report), encoding="utf-8")
+    path = report_path(folder, report.by, report.period, fmt)
+    content = as_csv(report).encode() if fmt == "csv" else as_xlsx(report) if fmt == "xlsx" \
+        else as_html(report).encode()
+    partial = path.with_name(path.name + ".part")
+    partial.write_bytes(content)
+    partial.replace(path)  # a reader never sees half a report
     return path
 
 

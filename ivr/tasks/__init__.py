@@ -31,11 +31,13 @@ from ivr.tasks.broker import broker_options, ensure_local_folders, result_option
 
 __all__ = ["TASK_MODULES", "beat_schedule", "create_celery", "get_celery"]
 
-TASK_MODULES = ["ivr.tasks.complaints", "ivr.tasks.campaigns", "ivr.tasks.recordings"]
+TASK_MODULES = ["ivr.tasks.complaints", "ivr.tasks.campaigns", "ivr.tasks.recordings", "ivr.tasks.reports"]
 FLAG_OVERDUE_COMPLAINTS = "hotline.flag_overdue_complaints"
 CAMPAIGN_TICK, RECONCILE_ATTEMPTS = "hotline.campaign_tick", "hotline.reconcile_attempts"
 PLAN_CAMPAIGNS = "hotline.plan_campaigns"
 COLLECT_RECORDINGS, PURGE_RECORDINGS = "hotline.collect_recordings", "hotline.purge_recordings"
+KPI_REPORTS = "hotline.kpi_reports"
+REPORTS_EVERY = timedelta(hours=1)  # writes only what is missing: yesterday's and last week's
 DEFAULT_QUEUE = "hotline"
 SOFT_LIMIT_MARGIN_SECONDS = 30
 
@@ -61,6 +63,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
                                "options": {"expires": collect_every.total_seconds()}},
         "purge-recordings": {"task": PURGE_RECORDINGS, "schedule": purge_every,
                              "options": {"expires": purge_every.total_seconds()}},
+        "kpi-reports": {"task": KPI_REPORTS, "schedule": REPORTS_EVERY,
+                        "options": {"expires": REPORTS_EVERY.total_seconds()}},
     }
 
 
