@@ -782,13 +782,14 @@ def report() -> None:
 @report.command("kpi")
 @click.option("--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (YYYY-MM-DD).")
 @click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day, included.")
-@click.option("--by", type=click.Choice(["agent", "queue", "day"]), default="day", show_default=True)
+@click.option("--by", type=click.Choice(["agent", "queue", "day", "campaign"]), default="day", show_default=True,
+              help="Inbound figures by agent, queue or day; outbound by campaign or day.")
 @click.option("--format", "fmt", type=click.Choice(["html", "csv", "xlsx"]), default="html", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder (default: setting reports_dir).")
 def report_kpi(first: datetime, last: datetime, by: str, fmt: str, out_dir: Path | None) -> None:
-    """The KPIs of the days FROM to TO (the centre's days) by agent, queue or day: HTML with charts,
-    CSV, or a spreadsheet. Prints the file's path."""
+    """The KPIs of the days FROM to TO (the centre's days) by agent, queue, day or campaign: HTML with
+    charts, CSV, or a spreadsheet. Prints the file's path."""
     from ivr.domain.kpis import Period
     from ivr.reporting.kpi_report import build, write
 

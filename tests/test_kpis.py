@@ -96,7 +96,16 @@ def test_per_agent_and_per_day(history) -> None:
 
 
 def test_online_paused_and_talk_time_are_clipped_to_the_period(history) -> None:
+    from ivr.db.models import CallRecording, RecordingStatus
+
+    with session_scope() as session:  # Ann's two scored calls; one on 2 December is outside the period
+        for unique_id, share, minutes in (("r1", 0.5, 10), ("r2", 1.0, 20), ("r3", 0.0, 60 * 24)):
+            session.add(CallRecording(unique_id=unique_id, base_path=unique_id, status=RecordingStatus.COMPLETE,
+                                      agent_id=history["ann"], script_adherence=share,
+                                      started_at=DAY1 + timedelta(minutes=minutes)))
     times = {row.key: row for row in kpis.agent_time(PERIOD)}
+    assert (times["ann"].scored_calls, times["ann"].script_adherence) == (2, pytest.approx(0.75))
+    assert (times["bob"].scored_calls, times["bob"].script_adherence) == (0, None)
 
     # Ann: available 00:00-02:00 UTC, paused 02:00-02:30, available to 04:00: 4 h online, 30 min paused.
     assert times["ann"].online_seconds == pytest.approx(4 * 3600)
@@ -136,11 +145,12 @@ def test_the_report_shows_the_same_numbers_in_html_csv_and_the_spreadsheet(histo
         paths[fmt] = Path(result.output.strip())
 
     rows = list(csv.reader(paths["csv"].read_text(encoding="utf-8").splitlines()))
-    header, general, vip, centre = rows
+    title, header, general, vip, centre = rows
+    assert title == ["inbound by queue"]
     level = header.index("service level")
     assert (general[0], general[level], vip[level]) == ("general", "0.3333", "1.0000")
     assert (centre[0], centre[header.index("offered")], centre[level]) == ("centre", "5", "0.6000")  # 3 of 5
-    sheet = load_workbook(paths["xlsx"]).active
+    sheet = load_workbook(paths["xlsx"])["inbound by queue"]
     cells = [[cell.value for cell in row] for row in sheet.iter_rows()]
     assert cells[1][0] == "general" and cells[1][level] == pytest.approx(1 / 3)
     assert cells[3][level] == pytest.approx(0.6)
@@ -188,8 +198,8 @@ def test_the_demo_history_gives_the_same_figures_in_the_csv_the_html_report_and_
     assert set(expected) == {"general", "vip", "claims", "complaints"}
     assert sum(row.waits for row in expected.values()) > 200  # about 65 % of the calls reach a queue
     rows = list(csv.reader(csv_file.read_text(encoding="utf-8").splitlines()))
-    header = rows[0]
-    for line in rows[1:-1]:
+    header = rows[1]
+    for line in rows[2:-1]:
         row = expected[line[0]]
         assert float(line[header.index("service level")]) == pytest.approx(row.service_level, abs=1e-4)
         assert int(line[header.index("answered")]) == row.answered
@@ -197,3 +207,51 @@ def test_the_demo_history_gives_the_same_figures_in_the_csv_the_html_report_and_
         assert f"<td>{row.key}</td>{cells}" in html.replace("\n", "")  # the same row in the file ...
         assert f"<td>{row.key}</td>{cells}" in console.replace("\n", "")  # ... and in the console
     assert html.count("<svg") == 4 and console.count("<svg") == 4
+
+
+def test_outbound_figures_per_campaign_and_day_from_the_attempts_dialled(history, small_book, tmp_path) -> None:
+    from sqlalchemy import select as select_
+
+    from ivr.db.models import AttemptStatus, CampaignAttempt, PaymentReconciliation, Policy
+    from ivr.domain import campaigns
+    from ivr.domain.campaigns import CampaignSpec
+
+    campaign_id = campaigns.create_campaign(CampaignSpec("renewals", "your premium is due", due_within_days=10), "tester", DAY1).id
+    ok = {"message_started_at": DAY1, "message_delay_ms": 500}
+    attempts = [  # status, key, abandon facts
+        (AttemptStatus.ANSWERED, "1", ok), (AttemptStatus.ANSWERED, "2", ok), (AttemptStatus.ANSWERED, "9", ok),
+        (AttemptStatus.CUSTOMER_HUNG_UP, None, {}),  # hung up before the message began: abandoned
+        (AttemptStatus.BUSY, None, {}), (AttemptStatus.NO_ANSWER, None, {}),
+        (AttemptStatus.SKIPPED, None, {}),  # never dialled: not an outbound call
+        (AttemptStatus.ANSWERED, "3", ok),  # already paid
+    ]
+    with session_scope() as session:
+        policy = session.scalar(select_(Policy).where(Policy.policy_no == small_book.motor_policy))
+        rows = [CampaignAttempt(campaign_id=campaign_id, policy_id=policy.id, customer_id=policy.holder_id,
+                                cycle=date(2026, 12, 10), attempt_no=n, number="+8613700000001", status=status,
+                                key_pressed=key, not_before=DAY1, started_at=DAY1 + timedelta(minutes=n), **facts)
+                for n, (status, key, facts) in enumerate(attempts, start=1)]
+        session.add_all(rows)
+        session.flush()
+        session.add(PaymentReconciliation(policy_id=policy.id, cycle=date(2026, 12, 10), attempt_id=rows[-1].id))
+
+    (renewals,) = kpis.outbound_kpis(PERIOD, "campaign")
+    (day,) = kpis.outbound_kpis(PERIOD, "day")
+
+    assert (renewals.key, renewals.dialled, renewals.answered) == ("renewals", 7, 5)
+    assert (renewals.agent_requests, renewals.remind_later, renewals.opt_outs, renewals.already_paid) == (1, 1, 1, 1)
+    assert renewals.contact_rate == pytest.approx(5 / 7)
+    assert renewals.appointment_rate == pytest.approx(1 / 5) and renewals.refusal_rate == pytest.approx(1 / 5)
+    assert renewals.abandoned_rate == pytest.approx(1 / 5)
+    assert (day.key, day.dialled) == ("2026-12-01", 7)
+    assert kpis.outbound_kpis(Period(date(2026, 12, 2), date(2026, 12, 2)), "campaign") == []
+    from click.testing import CliRunner
+
+    from ivr.cli import main
+    result = CliRunner().invoke(main, ["report", "kpi", "--from", "2026-12-01", "--to", "2026-12-01", "--by",
+                                       "campaign", "--format", "csv", "--out", str(tmp_path)])
+    title, header, row, centre = csv.reader(Path(result.output.strip()).read_text(encoding="utf-8").splitlines())
+    assert title == ["outbound by campaign"] and row[0] == "renewals" and centre[0] == "centre"
+    assert (row[header.index("outbound calls")], row[header.index("contact rate")]) == ("7", "0.7143")
+    with pytest.raises(ValidationError, match="outbound figures group by"):
+        kpis.outbound_kpis(PERIOD, "agent")

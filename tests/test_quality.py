@@ -146,6 +146,6 @@ def test_an_evaluation_posted_from_the_page_is_seen_by_its_agent_only(app: Flask
 def test_the_kpi_page_is_for_reviewers(app: Flask, calls) -> None:
     page = _client(app, "quality1").get("/reports/kpi?from=2026-12-01&to=2026-12-04&by=queue")
 
-    assert page.status_code == 200 and 'id="kpis"' in page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="inbound"' in page.get_data(as_text=True)
     assert _client(app, "ann").get("/reports/kpi").status_code == 403
     assert _client(app, "quality1").get("/reports/kpi?by=team").status_code == 400

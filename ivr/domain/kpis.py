@@ -21,16 +21,19 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import ColumnElement
 
 from ivr.config import get_settings
-from ivr.db.models import (AgentState, AgentStateChange, Call, Complaint, ConsoleUser, Disposition, QueueCall,
-                           QueueOutcome)
+from ivr.db.models import (AgentState, AgentStateChange, Call, CallRecording, Campaign, CampaignAttempt, Complaint, ConsoleUser,
+                           Disposition, PaymentReconciliation, QueueCall, QueueOutcome)
+from ivr.domain.campaigns import KEY_AGENT, KEY_REMIND_LATER, KEY_STOP_CALLING, NOT_DIALLED, REACHED, abandoned_call
 from ivr.db.session import session_scope
 from ivr.domain.errors import ValidationError
 
-__all__ = ["AgentTime", "Containment", "Grouping", "Period", "QueueKpis", "agent_time", "ivr_containment",
-           "queue_kpis", "ratio"]
+__all__ = ["AgentTime", "Containment", "Grouping", "OutboundKpis", "Period", "QueueKpis", "agent_time",
+           "ivr_containment", "outbound_kpis", "queue_kpis", "ratio"]
 
-Grouping = Literal["agent", "queue", "day"]
-GROUPINGS: tuple[Grouping, ...] = ("agent", "queue", "day")
+Grouping = Literal["agent", "queue", "day", "campaign"]
+GROUPINGS: tuple[Grouping, ...] = ("agent", "queue", "day", "campaign")
+INBOUND_GROUPINGS: tuple[Grouping, ...] = ("agent", "queue", "day")
+OUTBOUND_GROUPINGS: tuple[Grouping, ...] = ("campaign", "day")
 SHORT_ABANDON_SECONDS = 5  # a caller who hangs up sooner was never really offered to an agent
 REPEAT_CONTACT_DAYS = 7  # first-call resolution: no call back by the same customer within this
 
@@ -113,6 +116,8 @@ class AgentTime:
     online_seconds: float
     paused_seconds: float
     talk_seconds: float
+    scored_calls: int = 0  # transcribed recordings of the agent's calls with a script for their type
+    script_adherence: float | None = None  # their mean share of script items said (脚本执行能力)
 
     @property
     def occupancy(self) -> float | None:
@@ -130,6 +135,59 @@ class Containment:
     @property
     def rate(self) -> float | None:
         return ratio(self.self_served, self.calls)
+
+
+@dataclass(frozen=True)
+class OutboundKpis:
+    """The outbound figures of one campaign or day, from the campaign attempts dialled in it."""
+
+    key: str
+    dialled: int = 0  # outbound calls (呼出量): attempts sent to Asterisk
+    answered: int = 0  # a person answered (campaigns.REACHED)
+    agent_requests: int = 0  # key 1
+    remind_later: int = 0  # key 2: a time chosen to be called again
+    already_paid: int = 0  # key 3: a payment report for reconciliation (as on the campaign page)
+    opt_outs: int = 0  # key 9: stop calling me
+    abandoned: int = 0  # campaigns.abandoned_call(): no message within 2 s, or no agent free
+
+    @property
+    def contact_rate(self) -> float | None:
+        return ratio(self.answered, self.dialled)
+
+    @property
+    def appointment_rate(self) -> float | None:
+        return ratio(self.remind_later, self.answered)
+
+    @property
+    def refusal_rate(self) -> float | None:
+        return ratio(self.opt_outs, self.answered)
+
+    @property
+    def abandoned_rate(self) -> float | None:
+        return ratio(self.abandoned, self.answered)
+
+
+def outbound_kpis(period: Period, by: Grouping) -> list[OutboundKpis]:
+    """The outbound figures of each campaign or day with attempts dialled in ``period``."""
+    if by not in OUTBOUND_GROUPINGS:
+        raise ValidationError(f"outbound figures group by one of {', '.join(OUTBOUND_GROUPINGS)}, not {by!r}",
+                              "invalid_grouping")
+    attempt = CampaignAttempt
+    with session_scope() as session:
+        key = _day(session, attempt.started_at) if by == "day" else Campaign.name
+        reached = attempt.status.in_(REACHED)
+        rows = session.execute(
+            select(key.label("key"), _count(attempt.status.not_in(NOT_DIALLED)).label("dialled"),
+                   _count(reached).label("answered"),
+                   *(_count(and_(reached, attempt.key_pressed == pressed)).label(name)
+                     for name, pressed in (("agent_requests", KEY_AGENT), ("remind_later", KEY_REMIND_LATER),
+                                           ("opt_outs", KEY_STOP_CALLING))),
+                   _count(exists().where(PaymentReconciliation.attempt_id == attempt.id)).label("already_paid"),
+                   _count(abandoned_call()).label("abandoned"))
+            .join(Campaign, Campaign.id == attempt.campaign_id)
+            .where(attempt.started_at >= period.start, attempt.started_at < period.end)
+            .group_by(key).order_by(key)).mappings().all()
+    return [OutboundKpis(**{**_numbers(row), "key": str(row["key"])}) for row in rows]
 
 
 def queue_kpis(period: Period, by: Grouping) -> list[QueueKpis]:
@@ -194,10 +252,19 @@ def agent_time(period: Period) -> list[AgentTime]:
             .where(QueueCall.outcome == QueueOutcome.ANSWERED, QueueCall.ended_at.is_not(None),
                    QueueCall.joined_at >= start, QueueCall.joined_at < end, QueueCall.agent_id.is_not(None))
             .group_by(QueueCall.agent_id)).all())
+        scripts = {agent_id: (count, mean) for agent_id, count, mean in session.execute(
+            select(CallRecording.agent_id, func.count(), func.avg(CallRecording.script_adherence))
+            .where(CallRecording.script_adherence.is_not(None), CallRecording.agent_id.is_not(None),
+                   CallRecording.started_at >= start, CallRecording.started_at < end)
+            .group_by(CallRecording.agent_id))}
         names = _agent_names(session)
     return sorted((AgentTime(names.get(user_id, str(user_id)), float(online or 0), float(paused or 0),
-                             float(talk.get(user_id) or 0)) for user_id, online, paused in states),
-                  key=lambda row: row.key)
+                             float(talk.get(user_id) or 0), *_scripted(scripts.get(user_id)))
+                   for user_id, online, paused in states), key=lambda row: row.key)
+
+
+def _scripted(found: tuple[int, float] | None) -> tuple[int, float | None]:
+    return (0, None) if found is None else (int(found[0]), float(found[1]))
 
 
 def ivr_containment(period: Period) -> list[Containment]:
@@ -249,13 +316,13 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def _group_key(session: Session, by: Grouping, moment: Any, queue: Any, agent_id: Any) -> ColumnElement[Any]:
+    if by not in INBOUND_GROUPINGS:
+        raise ValidationError(f"group by one of {', '.join(INBOUND_GROUPINGS)}, not {by!r}", "invalid_grouping")
     if by == "day":
         return _day(session, moment)
     if by == "queue":
         return queue
-    if by == "agent":
-        return agent_id
-    raise ValidationError(f"group by one of {', '.join(GROUPINGS)}, not {by!r}", "invalid_grouping")
+    return agent_id
 
 
 def _agent_names(session: Session) -> dict[int, str]:

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from ivr.domain import kpis
-from ivr.domain.kpis import Grouping, Period, QueueKpis
+from ivr.domain.kpis import Grouping, Period
 
 Format = Literal["html", "csv", "xlsx"]
 FORMATS: tuple[Format, ...] = ("html", "csv", "xlsx")
@@ -30,7 +30,7 @@ CENTRE = "centre"
 @dataclass(frozen=True)
 class Column:
     header: str
-    value: Callable[[QueueKpis], float | int | None]
+    value: Callable[[Any], float | int | None]
     kind: Literal["count", "rate", "seconds"]
 
 
@@ -46,30 +46,60 @@ COLUMNS = (
     Column("FCR", lambda k: k.first_call_resolution, "rate"),
     Column("complaint rate", lambda k: k.complaint_rate, "rate"),
 )
-CHARTS = ("service level", "abandon rate", "AHT s", "FCR")
+OUTBOUND_COLUMNS = (
+    Column("outbound calls", lambda k: k.dialled, "count"),
+    Column("answered", lambda k: k.answered, "count"),
+    Column("contact rate", lambda k: k.contact_rate, "rate"),
+    Column("agent requests", lambda k: k.agent_requests, "count"),
+    Column("appointment rate", lambda k: k.appointment_rate, "rate"),
+    Column("already paid", lambda k: k.already_paid, "count"),
+    Column("refusal rate", lambda k: k.refusal_rate, "rate"),
+    Column("abandoned rate", lambda k: k.abandoned_rate, "rate"),
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One family of figures: a row per group and the centre's row."""
+
+    name: str  # inbound or outbound
+    columns: tuple[Column, ...]
+    charted: tuple[str, ...]  # the headers charted
+    rows: list[Any]
+    centre: Any
 
 
 @dataclass(frozen=True)
 class KpiReport:
     period: Period
     by: Grouping
-    rows: list[QueueKpis]
-    centre: QueueKpis
+    tables: list[Table]
     agents: list[kpis.AgentTime]
     containment: list[kpis.Containment]
     made_at: datetime
 
+    def table(self, name: str) -> Table | None:
+        return next((table for table in self.tables if table.name == name), None)
+
 
 def build(period: Period, by: Grouping) -> KpiReport:
-    rows = kpis.queue_kpis(period, by)
-    return KpiReport(period, by, rows, summed(rows), kpis.agent_time(period) if by == "agent" else [],
+    tables = []
+    if by in kpis.INBOUND_GROUPINGS:
+        rows = kpis.queue_kpis(period, by)
+        tables.append(Table("inbound", COLUMNS, ("service level", "abandon rate", "AHT s", "FCR"), rows,
+                            summed(rows, kpis.QueueKpis)))
+    if by in kpis.OUTBOUND_GROUPINGS:
+        rows = kpis.outbound_kpis(period, by)
+        tables.append(Table("outbound", OUTBOUND_COLUMNS, ("contact rate", "appointment rate", "refusal rate",
+                                                           "abandoned rate"), rows, summed(rows, kpis.OutboundKpis)))
+    return KpiReport(period, by, tables, kpis.agent_time(period) if by == "agent" else [],
                      kpis.ivr_containment(period) if by == "day" else [], datetime.now(timezone.utc))
 
 
-def summed(rows: list[QueueKpis]) -> QueueKpis:
-    """The centre: every group's counts and sums added up."""
-    fields = [f.name for f in dataclasses.fields(QueueKpis) if f.name != "key"]
-    return QueueKpis(CENTRE, **{name: sum(getattr(row, name) for row in rows) for name in fields})
+def summed(rows: list[Any], kind: type) -> Any:
+    """The centre: every group's counts and sums added up (counts add up; rates do not)."""
+    fields = [f.name for f in dataclasses.fields(kind) if f.name != "key"]
+    return kind(CENTRE, **{name: sum(getattr(row, name) for row in rows) for name in fields})
 
 
 def shown(value: float | int | None, kind: str) -> str:
@@ -99,11 +129,16 @@ def write(report: KpiReport, fmt: Format, folder: Path) -> Path:
 
 
 def as_csv(report: KpiReport) -> str:
+    """Each table under a line naming it, ratios raw (0.3333), a blank line between tables."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([report.by, *(column.header for column in COLUMNS)])
-    for row in [*report.rows, report.centre]:
-        writer.writerow([row.key, *(_raw(column.value(row)) for column in COLUMNS)])
+    for number, table in enumerate(report.tables):
+        if number:
+            writer.writerow([])
+        writer.writerow([f"{table.name} by {report.by}"])
+        writer.writerow([report.by, *(column.header for column in table.columns)])
+        for row in [*table.rows, table.centre]:
+            writer.writerow([row.key, *(_raw(column.value(row)) for column in table.columns)])
     return out.getvalue()
 
 
@@ -111,48 +146,85 @@ def as_xlsx(report: KpiReport) -> bytes:
     from openpyxl import Workbook  # only reports need it
 
     book = Workbook()
-    sheet = book.active
-    sheet.title = f"by {report.by}"
-    sheet.append([report.by, *(column.header for column in COLUMNS)])
-    for row in [*report.rows, report.centre]:
-        sheet.append([row.key, *(column.value(row) for column in COLUMNS)])
-    for index, column in enumerate(COLUMNS, start=2):
-        if column.kind == "rate":
-            for cell in next(sheet.iter_cols(min_col=index, max_col=index, min_row=2)):
-                cell.number_format = "0.0%"
+    book.remove(book.active)
+    for table in report.tables:
+        sheet = book.create_sheet(f"{table.name} by {report.by}")
+        sheet.append([report.by, *(column.header for column in table.columns)])
+        for row in [*table.rows, table.centre]:
+            sheet.append([row.key, *(column.value(row) for column in table.columns)])
+        for index, column in enumerate(table.columns, start=2):
+            if column.kind == "rate":
+                for cell in next(sheet.iter_cols(min_col=index, max_col=index, min_row=2)):
+                    cell.number_format = "0.0%"
     if report.agents:
         times = book.create_sheet("agent time")
-        times.append(["agent", "online s", "paused s", "talk s", "occupancy"])
+        times.append(["agent", "online s", "paused s", "talk s", "occupancy", "script adherence", "scored calls"])
         for agent in report.agents:
-            times.append([agent.key, agent.online_seconds, agent.paused_seconds, agent.talk_seconds, agent.occupancy])
+            times.append([agent.key, agent.online_seconds, agent.paused_seconds, agent.talk_seconds, agent.occupancy,
+                          agent.script_adherence, agent.scored_calls])
+    if report.containment:
+        days = book.create_sheet("ivr containment")
+        days.append(["day", "ivr calls", "self-served", "containment"])
+        for day in report.containment:
+            days.append([day.key, day.calls, day.self_served, day.rate])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
 def as_html(report: KpiReport) -> str:
-    return _templates().get_template("kpi_report.html").render(
-        report=report, columns=COLUMNS, shown=shown, charts=charts(report))
+    return _templates().get_template("kpi_report.html").render(report=report, charts=charts(report),
+                                                                tables=tables_html(report))
 
 
 def charts(report: KpiReport) -> list[Markup]:
     """One horizontal bar chart (inline SVG) per headline figure: a bar per group, the centre marked."""
-    return [_svg(report, header) for header in CHARTS]
+    return [_svg(report.by, table, header) for table in report.tables for header in table.charted]
+
+
+def tables_html(report: KpiReport) -> Markup:
+    """The report's tables as HTML (escaped), the same in the file and in the console."""
+    parts = []
+    for table in report.tables:
+        head = "".join(f"<th>{escape(c.header)}</th>" for c in table.columns)
+        body = "".join(_row_html(row, table.columns) for row in table.rows)
+        parts.append(f'<h2>{escape(table.name.capitalize())} by {escape(report.by)}</h2><table id="{table.name}">'
+                     f"<thead><tr><th>{escape(report.by)}</th>{head}</tr></thead><tbody>{body}"
+                     f'{_row_html(table.centre, table.columns, "centre")}</tbody></table>')
+    if report.agents:
+        rows = "".join(f"<tr><td>{escape(a.key)}</td><td>{a.online_seconds / 3600:.2f}</td>"
+                       f"<td>{a.paused_seconds / 3600:.2f}</td><td>{a.talk_seconds / 3600:.2f}</td>"
+                       f"<td>{shown(a.occupancy, 'rate')}</td><td>{shown(a.script_adherence, 'rate')}</td>"
+                       f"<td>{a.scored_calls}</td></tr>" for a in report.agents)
+        parts.append('<h2>Agent time</h2><table id="agent-time"><thead><tr><th>agent</th><th>online h</th>'
+                     "<th>paused h</th><th>talk h</th><th>occupancy</th><th>script adherence</th>"
+                     f"<th>scored calls</th></tr></thead><tbody>{rows}</tbody></table>")
+    if report.containment:
+        rows = "".join(f"<tr><td>{escape(d.key)}</td><td>{d.calls}</td><td>{d.self_served}</td>"
+                       f"<td>{shown(d.rate, 'rate')}</td></tr>" for d in report.containment)
+        parts.append('<h2>IVR containment</h2><table id="containment"><thead><tr><th>day</th><th>IVR calls</th>'
+                     f"<th>self-served</th><th>containment</th></tr></thead><tbody>{rows}</tbody></table>")
+    return Markup("\n".join(parts))
+
+
+def _row_html(row: Any, columns: tuple[Column, ...], css: str = "") -> str:
+    cells = "".join(f"<td>{escape(shown(c.value(row), c.kind))}</td>" for c in columns)
+    return f'<tr{f" class={chr(34)}{css}{chr(34)}" if css else ""}><td>{escape(row.key)}</td>{cells}</tr>'
 
 
 BAR_HEIGHT, LABEL_WIDTH, BAR_WIDTH = 22, 110, 200
 
 
-def _svg(report: KpiReport, header: str) -> Markup:
-    column = next(c for c in COLUMNS if c.header == header)
-    values = [(row.key, column.value(row)) for row in report.rows]
-    centre = column.value(report.centre)
+def _svg(by: str, table: Table, header: str) -> Markup:
+    column = next(c for c in table.columns if c.header == header)
+    values = [(row.key, column.value(row)) for row in table.rows]
+    centre = column.value(table.centre)
     top = max([v for _, v in values if v is not None] + [centre or 0, 1.0 if column.kind == "rate" else 1e-9])
     height = BAR_HEIGHT * len(values) + 10
     parts = [f'<figure class="chart" data-chart="{escape(header)}"><figcaption>{escape(header)} by '
-             f'{escape(report.by)}{" · line: centre " + escape(shown(centre, column.kind)) if centre is not None else ""}'
+             f'{escape(by)}{" · line: centre " + escape(shown(centre, column.kind)) if centre is not None else ""}'
              f'</figcaption><svg width="{LABEL_WIDTH + BAR_WIDTH + 60}" height="{height}" role="img" '
-             f'aria-label="{escape(header)} by {escape(report.by)}">']
+             f'aria-label="{escape(header)} by {escape(by)}">']
     for index, (key, value) in enumerate(values):
         y, width = BAR_HEIGHT * index, BAR_WIDTH * (value or 0) / top
         parts.append(f'<text x="0" y="{y + 16}">{escape(key)}</text>'

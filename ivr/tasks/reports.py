@@ -1,7 +1,7 @@
 """Scheduled KPI reports: beat runs ``kpi_reports`` hourly; it writes what is missing.
 
 Yesterday's daily report and the last full week's (Monday to Sunday, the
-centre's days) by queue and by agent, as HTML, CSV and XLSX under
+centre's days) by agent, queue and campaign, as HTML, CSV and XLSX under
 ``reports_dir``/daily and /weekly. A report already written is not written
 again, so a late, repeated or redelivered run does no harm and a beat that was
 down catches up on its next run.

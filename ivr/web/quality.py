@@ -156,5 +156,5 @@ def kpi_page() -> str:
     if by not in kpis.GROUPINGS:
         raise ValidationError(f"by must be one of {', '.join(kpis.GROUPINGS)}", "invalid_grouping")
     report = kpi_report.build(kpis.Period(first, last), by)  # type: ignore[arg-type]
-    return render_template("kpi.html", report=report, columns=kpi_report.COLUMNS, shown=kpi_report.shown,
-                           charts=kpi_report.charts(report), groupings=kpis.GROUPINGS)
+    return render_template("kpi.html", report=report, charts=kpi_report.charts(report),
+                           tables=kpi_report.tables_html(report), groupings=kpis.GROUPINGS)
