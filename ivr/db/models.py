@@ -336,7 +336,7 @@ class Complaint(Base):
     ticket_no: Mapped[str] = mapped_column(String(10), unique=True)  # YYMM + 6-digit sequence of the month
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True, index=True)
     policy_id: Mapped[int | None] = mapped_column(ForeignKey("policies.id"), nullable=True)
-    call_unique_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    call_unique_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     subject: Mapped[ComplaintSubject] = mapped_column(_enum(ComplaintSubject, "complaint_subject"))
     status: Mapped[ComplaintStatus] = mapped_column(
         _enum(ComplaintStatus, "complaint_status"), default=ComplaintStatus.RECEIVED)
@@ -567,7 +567,8 @@ class QueueCall(Base):
 
     __tablename__ = "queue_calls"
     __table_args__ = (Index("ix_queue_calls_joined_at", "joined_at"),
-                      Index("ix_queue_calls_number_answered_at", "number", "answered_at"))
+                      Index("ix_queue_calls_number_answered_at", "number", "answered_at"),
+                      Index("ix_queue_calls_customer_joined_at", "customer_id", "joined_at"))  # repeat contacts
 
     id: Mapped[int] = mapped_column(primary_key=True)
     unique_id: Mapped[str] = mapped_column(String(64), unique=True)

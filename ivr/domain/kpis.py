@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, exists, func, literal, select
+from sqlalchemy import Interval, and_, case, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import ColumnElement
 
@@ -203,7 +203,7 @@ def queue_kpis(period: Period, by: Grouping) -> list[QueueKpis]:
         later = aliased(QueueCall, name="later")
         repeat = exists().where(
             later.customer_id == q.customer_id, later.id != q.id, later.joined_at > q.joined_at,
-            _epoch(session, later.joined_at) - _epoch(session, q.joined_at) <= REPEAT_CONTACT_DAYS * 86400)
+            _within(session, later.joined_at, q.joined_at, timedelta(days=REPEAT_CONTACT_DAYS)))
         complained = exists().where(Complaint.call_unique_id == q.unique_id)
         rows = session.execute(
             select(key.label("key"), func.count().label("waits"), _count(short).label("short_abandons"),
@@ -291,6 +291,13 @@ def _epoch(session: Session, moment: Any) -> ColumnElement[float]:
     if _postgres(session):
         return func.extract("epoch", moment)
     return (func.julianday(moment) - 2440587.5) * 86400.0
+
+
+def _within(session: Session, later: Any, earlier: Any, span: timedelta) -> ColumnElement[bool]:
+    """``later`` at most ``span`` after ``earlier``; on PostgreSQL as a range the index can serve."""
+    if _postgres(session):
+        return later <= earlier + literal(span, Interval())
+    return _epoch(session, later) - _epoch(session, earlier) <= span.total_seconds()
 
 
 def _day(session: Session, moment: Any) -> ColumnElement[str]:

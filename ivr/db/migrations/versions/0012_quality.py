@@ -1,4 +1,5 @@
-"""quality: script adherence and keyword flags on recordings, the recording access log, QA evaluations
+"""quality: script adherence and keyword flags on recordings, the recording access log, QA evaluations;
+indexes for the KPIs (repeat contacts by customer, complaints by call)
 
 Revision ID: 0012_quality
 Revises: 0011_call_recordings
@@ -15,6 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index('ix_queue_calls_customer_joined_at', 'queue_calls', ['customer_id', 'joined_at'])
+    op.create_index('ix_complaints_call_unique_id', 'complaints', ['call_unique_id'])
     with op.batch_alter_table('call_recordings') as batch:
         batch.add_column(sa.Column('script_adherence', sa.Float(), nullable=True))
         batch.add_column(sa.Column('flags', sa.String(length=200), server_default='', nullable=False))
@@ -51,6 +54,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_complaints_call_unique_id', table_name='complaints')
+    op.drop_index('ix_queue_calls_customer_joined_at', table_name='queue_calls')
     op.drop_table('qa_evaluations')
     op.drop_table('recording_access')
     with op.batch_alter_table('call_recordings') as batch:
