@@ -782,8 +782,9 @@ def report() -> None:
 @report.command("kpi")
 @click.option("--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (YYYY-MM-DD).")
 @click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day, included.")
-@click.option("--by", type=click.Choice(["agent", "queue", "day", "campaign"]), default="day", show_default=True,
-              help="Inbound figures by agent, queue or day; outbound by campaign or day.")
+@click.option("--by", type=click.Choice(["agent", "queue", "day", "week", "month", "campaign"]), default="day",
+              show_default=True, help="Inbound figures by agent, queue, day, week (from Monday) or month; "
+                                      "outbound by campaign, day, week or month.")
 @click.option("--format", "fmt", type=click.Choice(["html", "csv", "xlsx"]), default="html", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder (default: setting reports_dir).")

@@ -93,6 +93,9 @@ def test_per_agent_and_per_day(history) -> None:
     assert (by_agent["ann"].answered, by_agent["bob"].answered, by_agent["(no agent)"].abandoned) == (2, 2, 1)
     assert by_agent["ann"].complaints == 1 and by_agent["bob"].complaints == 0
     assert [(row.key, row.waits) for row in by_day] == [("2026-12-01", 6), ("2026-12-04", 1)]
+    november_to_december = Period(date(2026, 11, 30), date(2026, 12, 6))  # Monday to Sunday
+    assert [(row.key, row.waits) for row in kpis.queue_kpis(november_to_december, "week")] == [("2026-11-30", 7)]
+    assert [(row.key, row.waits) for row in kpis.queue_kpis(november_to_december, "month")] == [("2026-12", 7)]
 
 
 def test_online_paused_and_talk_time_are_clipped_to_the_period(history) -> None:
@@ -255,3 +258,16 @@ def test_outbound_figures_per_campaign_and_day_from_the_attempts_dialled(history
     assert (row[header.index("outbound calls")], row[header.index("contact rate")]) == ("7", "0.7143")
     with pytest.raises(ValidationError, match="outbound figures group by"):
         kpis.outbound_kpis(PERIOD, "agent")
+
+
+def test_a_week_runs_from_monday_to_sunday_in_the_centres_time_zone(database_url: str) -> None:
+    set_settings(get_settings().replace(timezone="Asia/Shanghai"))
+    with session_scope() as session:  # 23:30 on Sunday 6 December and 00:30 on Monday 7 December, local
+        for unique_id, at in (("w1", datetime(2026, 12, 6, 15, 30, tzinfo=timezone.utc)),
+                              ("w2", datetime(2026, 12, 6, 16, 30, tzinfo=timezone.utc))):
+            session.add(QueueCall(unique_id=unique_id, queue="general", outcome=QueueOutcome.ABANDONED,
+                                  joined_at=at, wait_seconds=30))
+
+    weeks = kpis.queue_kpis(Period(date(2026, 11, 30), date(2026, 12, 13)), "week")
+
+    assert [(row.key, row.waits) for row in weeks] == [("2026-11-30", 1), ("2026-12-07", 1)]

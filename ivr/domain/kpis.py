@@ -30,10 +30,11 @@ from ivr.domain.errors import ValidationError
 __all__ = ["AgentTime", "Containment", "Grouping", "OutboundKpis", "Period", "QueueKpis", "agent_time",
            "ivr_containment", "outbound_kpis", "queue_kpis", "ratio"]
 
-Grouping = Literal["agent", "queue", "day", "campaign"]
-GROUPINGS: tuple[Grouping, ...] = ("agent", "queue", "day", "campaign")
-INBOUND_GROUPINGS: tuple[Grouping, ...] = ("agent", "queue", "day")
-OUTBOUND_GROUPINGS: tuple[Grouping, ...] = ("campaign", "day")
+Grouping = Literal["agent", "queue", "day", "week", "month", "campaign"]
+GROUPINGS: tuple[Grouping, ...] = ("agent", "queue", "day", "week", "month", "campaign")
+TIME_GROUPINGS: tuple[Grouping, ...] = ("day", "week", "month")  # weeks start on Monday
+INBOUND_GROUPINGS: tuple[Grouping, ...] = ("agent", "queue", *TIME_GROUPINGS)
+OUTBOUND_GROUPINGS: tuple[Grouping, ...] = ("campaign", *TIME_GROUPINGS)
 SHORT_ABANDON_SECONDS = 5  # a caller who hangs up sooner was never really offered to an agent
 REPEAT_CONTACT_DAYS = 7  # first-call resolution: no call back by the same customer within this
 
@@ -174,7 +175,7 @@ def outbound_kpis(period: Period, by: Grouping) -> list[OutboundKpis]:
                               "invalid_grouping")
     attempt = CampaignAttempt
     with session_scope() as session:
-        key = _day(session, attempt.started_at) if by == "day" else Campaign.name
+        key = _day(session, attempt.started_at, by) if by in TIME_GROUPINGS else Campaign.name
         reached = attempt.status.in_(REACHED)
         rows = session.execute(
             select(key.label("key"), _count(attempt.status.not_in(NOT_DIALLED)).label("dialled"),
@@ -300,14 +301,23 @@ def _within(session: Session, later: Any, earlier: Any, span: timedelta) -> Colu
     return _epoch(session, later) - _epoch(session, earlier) <= span.total_seconds()
 
 
-def _day(session: Session, moment: Any) -> ColumnElement[str]:
-    """The centre's calendar day of a stored UTC time, as YYYY-MM-DD text."""
+def _day(session: Session, moment: Any, unit: str = "day") -> ColumnElement[str]:
+    """The centre's calendar day of a stored UTC time as YYYY-MM-DD text; for ``unit`` week, the
+    Monday that starts its week; for month, YYYY-MM."""
     zone = get_settings().zone()
     if _postgres(session):
-        return func.to_char(func.timezone(zone.key, moment), "YYYY-MM-DD")
+        local = func.timezone(zone.key, moment)
+        if unit == "week":
+            return func.to_char(func.date_trunc("week", local), "YYYY-MM-DD")
+        return func.to_char(local, "YYYY-MM" if unit == "month" else "YYYY-MM-DD")
     # SQLite knows no zones: the zone's offset now (the centre's zones have no daylight saving).
     offset = datetime.now(zone).utcoffset() or timedelta()
-    return func.date(moment, f"{offset.total_seconds() / 3600:+.4f} hours")
+    shift = f"{offset.total_seconds() / 3600:+.4f} hours"
+    if unit == "week":  # six days back, then the next Monday (or that day): the Monday on or before
+        return func.date(moment, shift, "-6 days", "weekday 1")
+    if unit == "month":
+        return func.strftime("%Y-%m", moment, shift)
+    return func.date(moment, shift)
 
 
 def _later(session: Session, a: Any, b: Any) -> ColumnElement[float]:
@@ -325,8 +335,8 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
 def _group_key(session: Session, by: Grouping, moment: Any, queue: Any, agent_id: Any) -> ColumnElement[Any]:
     if by not in INBOUND_GROUPINGS:
         raise ValidationError(f"group by one of {', '.join(INBOUND_GROUPINGS)}, not {by!r}", "invalid_grouping")
-    if by == "day":
-        return _day(session, moment)
+    if by in TIME_GROUPINGS:
+        return _day(session, moment, by)
     if by == "queue":
         return queue
     return agent_id
