@@ -17,12 +17,12 @@ from typing import Any
 from celery import Task, shared_task
 
 from ivr.config import get_settings
-from ivr.domain.kpis import GROUPINGS, Period
+from ivr.domain.kpis import Period
 from ivr.reporting.kpi_report import FORMATS, build, report_path, write
 from ivr.tasks import KPI_REPORTS
 
 log = logging.getLogger(__name__)
-BY = tuple(by for by in GROUPINGS if by != "day")
+BY = ("agent", "queue", "campaign")
 
 
 def due_periods(today: date) -> dict[str, Period]:
