@@ -271,3 +271,15 @@ def test_a_week_runs_from_monday_to_sunday_in_the_centres_time_zone(database_url
     weeks = kpis.queue_kpis(Period(date(2026, 11, 30), date(2026, 12, 13)), "week")
 
     assert [(row.key, row.waits) for row in weeks] == [("2026-11-30", 1), ("2026-12-07", 1)]
+
+
+def test_by_agent_each_agent_has_a_scorecard_with_the_centre_beside_each_figure(history) -> None:
+    html = kpi_report.as_html(kpi_report.build(PERIOD, "agent"))
+
+    ann = html[html.index('data-agent="ann"'):]
+    ann = ann[:ann.index("</table>")]
+    # Ann answered a1 (10 s wait) and a2 (30 s); the centre answered 4 of 5 offered, 3 within 20 s.
+    assert "<tr><th>answered</th><td>2</td><td>4</td></tr>" in ann
+    assert "<tr><th>service level</th><td>50.0%</td><td>60.0%</td></tr>" in ann  # a1 within 20 s, a2 not
+    assert "<tr><th>ASA s</th><td>20</td><td>16</td></tr>" in ann  # (10+30)/2 and (10+30+5+20)/4
+    assert 'data-agent="(no agent)"' not in html

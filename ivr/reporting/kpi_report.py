@@ -191,6 +191,9 @@ def tables_html(report: KpiReport) -> Markup:
         parts.append(f'<h2>{escape(table.name.capitalize())} by {escape(report.by)}</h2><table id="{table.name}">'
                      f"<thead><tr><th>{escape(report.by)}</th>{head}</tr></thead><tbody>{body}"
                      f'{_row_html(table.centre, table.columns, "centre")}</tbody></table>')
+    inbound = report.table("inbound")
+    if report.by == "agent" and inbound is not None:
+        parts.append(_scorecards(inbound))
     if report.agents:
         rows = "".join(f"<tr><td>{escape(a.key)}</td><td>{a.online_seconds / 3600:.2f}</td>"
                        f"<td>{a.paused_seconds / 3600:.2f}</td><td>{a.talk_seconds / 3600:.2f}</td>"
@@ -205,6 +208,19 @@ def tables_html(report: KpiReport) -> Markup:
         parts.append('<h2>IVR containment</h2><table id="containment"><thead><tr><th>day</th><th>IVR calls</th>'
                      f"<th>self-served</th><th>containment</th></tr></thead><tbody>{rows}</tbody></table>")
     return Markup("\n".join(parts))
+
+
+def _scorecards(table: Table) -> str:
+    """One card per agent: each figure with the centre's beside it."""
+    cards = []
+    for row in table.rows:
+        if row.key == "(no agent)":
+            continue
+        lines = "".join(f"<tr><th>{escape(c.header)}</th><td>{escape(shown(c.value(row), c.kind))}</td>"
+                        f"<td>{escape(shown(c.value(table.centre), c.kind))}</td></tr>" for c in table.columns)
+        cards.append(f'<table class="scorecard" data-agent="{escape(row.key)}"><caption>{escape(row.key)}</caption>'
+                     f"<thead><tr><th></th><th>agent</th><th>centre</th></tr></thead><tbody>{lines}</tbody></table>")
+    return '<h2>Agent scorecards</h2><section class="scorecards">' + "".join(cards) + "</section>"
 
 
 def _row_html(row: Any, columns: tuple[Column, ...], css: str = "") -> str:
