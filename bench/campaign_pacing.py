@@ -47,7 +47,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, case, func, or_, select, update
+from sqlalchemy import Select, case, func, select, update
 
 from ivr.db.models import AttemptStatus, Campaign, CampaignAttempt, CampaignState
 from ivr.db.session import session_scope

@@ -29,7 +29,7 @@ from ivr.telephony.ami import (
     AmiMessage,
     EventCallback,
 )
-from ivr.telephony.errors import AmiConnectionError, AmiError, AmiNotSent, AmiTimeout
+from ivr.telephony.errors import AmiError, AmiNotSent, AmiTimeout
 
 log = logging.getLogger(__name__)
 
