@@ -93,6 +93,9 @@ def test_per_agent_and_per_day(history) -> None:
     assert (by_agent["ann"].answered, by_agent["bob"].answered, by_agent["(no agent)"].abandoned) == (2, 2, 1)
     assert by_agent["ann"].complaints == 1 and by_agent["bob"].complaints == 0
     assert [(row.key, row.waits) for row in by_day] == [("2026-12-01", 6), ("2026-12-04", 1)]
+    # Over four days a1's repeat (a6) is inside the period; a6 itself has none: resolved.
+    general, vip = kpis.queue_kpis(Period(date(2026, 12, 1), date(2026, 12, 4)), "queue")
+    assert general.first_call_resolution == pytest.approx(1 / 2) and vip.first_call_resolution == 1.0
     november_to_december = Period(date(2026, 11, 30), date(2026, 12, 6))  # Monday to Sunday
     assert [(row.key, row.waits) for row in kpis.queue_kpis(november_to_december, "week")] == [("2026-11-30", 7)]
     assert [(row.key, row.waits) for row in kpis.queue_kpis(november_to_december, "month")] == [("2026-12", 7)]
