@@ -286,3 +286,18 @@ def test_by_agent_each_agent_has_a_scorecard_with_the_centre_beside_each_figure(
     assert "<tr><th>service level</th><td>50.0%</td><td>60.0%</td></tr>" in ann  # a1 within 20 s, a2 not
     assert "<tr><th>ASA s</th><td>20</td><td>16</td></tr>" in ann  # (10+30)/2 and (10+30+5+20)/4
     assert 'data-agent="(no agent)"' not in html
+
+
+def test_waits_at_the_same_instant_are_not_each_others_repeat_but_a_later_one_is(small_book) -> None:
+    set_settings(get_settings().replace(timezone="Asia/Shanghai"))
+    at = DAY1 + timedelta(hours=1)
+    with session_scope() as session:
+        for unique_id, joined in (("t1", at), ("t2", at), ("t3", at + timedelta(hours=1)), ("t4", at + timedelta(days=9))):
+            session.add(QueueCall(unique_id=unique_id, queue="general", customer_id=small_book.customer_id,
+                                  outcome=QueueOutcome.ANSWERED, joined_at=joined, answered_at=joined,
+                                  ended_at=joined + timedelta(minutes=1), wait_seconds=0))
+
+    (general,) = kpis.queue_kpis(Period(date(2026, 12, 1), date(2026, 12, 10)), "queue")
+
+    # t1 and t2 have t3 an hour later; t3's next (t4) is 9 days on, t4 has none: 2 of 4 resolved.
+    assert (general.known_answered, general.resolved_first_time) == (4, 2)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal
 
-from sqlalchemy import Date, Interval, and_, case, cast, exists, func, literal, select, text
+from sqlalchemy import Date, Interval, and_, case, cast, exists, func, literal, literal_column, select, text
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import ColumnElement
 
@@ -38,6 +38,13 @@ OUTBOUND_GROUPINGS: tuple[Grouping, ...] = ("campaign", *TIME_GROUPINGS)
 SHORT_ABANDON_SECONDS = 5  # a caller who hangs up sooner was never really offered to an agent
 REPEAT_CONTACT_DAYS = 7  # first-call resolution: no call back by the same customer within this
 REPORT_WORK_MEM = "512MB"  # PostgreSQL memory for one report query's sorts and hashes
+# The customer's next wait strictly after this one (waits at the same instant are not "after"): the
+# smallest later joined_at of the partition, its own instant's rows excluded (SQLAlchemy cannot say
+# EXCLUDE GROUP). Partitioned by an expression, not the column: PostgreSQL would otherwise walk the
+# (customer, joined_at) index to save the sort, reading the table in random order; an unrecognised
+# caller's wait is a partition of its own.
+NEXT_WAIT = ("min(queue_calls.joined_at) OVER (PARTITION BY coalesce(queue_calls.customer_id, -queue_calls.id) "
+             "ORDER BY queue_calls.joined_at RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING EXCLUDE GROUP)")
 
 
 @dataclass(frozen=True)
@@ -200,10 +207,7 @@ def queue_kpis(period: Period, by: Grouping) -> list[QueueKpis]:
         # Each wait with the same customer's next one in the period (one sort); for a customer's last wait
         # in the period, the next one is looked up in the 7 days after it (an index probe each).
         w = QueueCall
-        # Partitioned by an expression, not the column: PostgreSQL would otherwise walk the (customer,
-        # joined_at) index to save the sort, reading the table in random order (several times slower).
-        following = func.lead(w.joined_at).over(partition_by=func.coalesce(w.customer_id, 0),
-                                                order_by=(w.joined_at, w.id))
+        following = literal_column(NEXT_WAIT)
         waits = (select(w.unique_id, w.queue, w.agent_id, w.customer_id, w.joined_at, w.outcome, w.wait_seconds,
                         w.answered_at, w.ended_at, following.label("next_joined"))
                  .where(w.joined_at >= period.start, w.joined_at < period.end).subquery("waits"))
