@@ -18,10 +18,15 @@
     turn.addEventListener("click", () => { player.currentTime = start; player.play(); });
   });
 
+  // The word being said, or in the short pause after it the one just said (so the highlight does not
+  // flicker between words); none once the speaker has been quiet for a while.
+  const LINGER_SECONDS = 0.6;
   let current = null;
   function highlight() {
     const now = player.currentTime;
-    const word = words.find((w) => parseFloat(w.dataset.start) <= now && now < parseFloat(w.dataset.end)) || null;
+    const said = words.filter((w) => parseFloat(w.dataset.start) <= now);
+    const last = said.length ? said[said.length - 1] : null;
+    const word = last && now < parseFloat(last.dataset.end) + LINGER_SECONDS ? last : null;
     if (word === current) return;
     if (current) current.classList.remove("current");
     if (word) word.classList.add("current");
