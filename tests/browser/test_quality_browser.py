@@ -16,7 +16,7 @@ from ivr.testing.console import make_user
 from ivr.testing.recorded_calls import Said, recorded_call
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.browser
 
@@ -76,22 +76,31 @@ def test_a_word_found_in_a_transcript_plays_and_a_click_on_a_word_seeks_there(pa
     assert "85.0" in page.locator("#evaluations").inner_text()
 
 
-def test_an_agent_is_refused_another_agents_recording_and_the_admin_sees_who_listened(page: Page, calls) -> None:
+def test_an_agent_is_refused_another_agents_recording_and_the_admin_sees_who_listened(
+        page: Page, browser: Browser, console_server, calls) -> None:
     log_in(page, "quality1")
     page.goto(f"/quality/recordings/{calls['bob_call']}")
     page.locator('#transcript .word:text-is("morning")').click()
     page.wait_for_function("() => !document.getElementById('player').paused")
 
-    page.context.clear_cookies()
-    log_in(page, "ann")
-    refused = page.goto(f"/quality/recordings/{calls['bob_call']}")
+    ann = _signed_in(browser, console_server.url, "ann")
+    refused = ann.goto(f"/quality/recordings/{calls['bob_call']}")
     assert refused is not None and refused.status == 403
-    assert page.goto(f"/quality/recordings/{calls['ann_call']}").status == 200
+    assert ann.goto(f"/quality/recordings/{calls['ann_call']}").status == 200
 
-    page.context.clear_cookies()
-    log_in(page, "admin1")
-    page.goto("/quality/access-log")
-    rows = page.locator("#access-log tbody tr")
+    admin = _signed_in(browser, console_server.url, "admin1")
+    admin.goto("/quality/access-log")
+    rows = admin.locator("#access-log tbody tr")
     assert rows.count() == 1
     assert [cell.inner_text() for cell in rows.first.locator("td").all()][1:] == ["quality1", str(calls["bob_call"]),
                                                                                  "listen"]
+
+
+def _signed_in(browser: Browser, url: str, username: str) -> Page:
+    """A page of a browser context of its own (its own cookies), logged in as ``username``."""
+    context = browser.new_context(base_url=url)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    log_in(page, username)
+    page.wait_for_url(f"{url}/")
+    return page
