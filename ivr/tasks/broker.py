@@ -46,6 +46,9 @@ class SqlTransport(kombu_sqla.Transport):
     Channel = _SqlChannel
 
 
+REDIS_SOCKET_TIMEOUT_S = 30
+
+
 def broker_options(settings: Settings) -> dict[str, Any]:
     """Celery's broker settings for ``settings.broker_url``, whatever its transport."""
     url = settings.broker_url
@@ -56,8 +59,13 @@ def broker_options(settings: Settings) -> dict[str, Any]:
                     "broker_transport_options": {"polling_interval": settings.broker_poll_seconds}}
     options: dict[str, Any] = {"broker_url": url}
     if url.startswith(("redis://", "rediss://")):
-        # Longer than any task runs (task_time_limit), or Redis runs it twice.
-        options["broker_transport_options"] = {"visibility_timeout": settings.broker_visibility_timeout}
+        # Longer than any task runs (task_time_limit), or Redis runs it twice. A socket timeout well
+        # above the 1 s BRPOP: a read that never returns (seen with redis-py 8: the consumer stuck in
+        # BRPOP, no task taken and the worker unable to stop) fails and the connection is made again.
+        options["broker_transport_options"] = {"visibility_timeout": settings.broker_visibility_timeout,
+                                               "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+                                               "socket_connect_timeout": REDIS_SOCKET_TIMEOUT_S,
+                                               "socket_keepalive": True}
     return options
 
 
