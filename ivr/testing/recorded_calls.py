@@ -8,9 +8,6 @@ them (that pipeline is tested with the real model in tests/test_call_transcripts
 
 from __future__ import annotations
 
-import math
-import struct
-import wave
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,6 +19,7 @@ from ivr.db.models import CallRecording
 from ivr.db.session import session_scope
 from ivr.domain import call_recordings
 from ivr.domain.call_recordings import TurnRecord
+from ivr.testing.speech_audio import tone_pcm, write_wav
 
 RATE = 8000
 
@@ -44,7 +42,8 @@ def recorded_call(unique_id: str, seconds: float, said: list[Said], *, agent_id:
     folder.mkdir(parents=True, exist_ok=True)
     for speaker in ("caller", "agent"):
         spans = [(s.start, s.start + 0.5 * len(s.words.split())) for s in said if s.speaker == speaker]
-        _tone_wav(folder / f"{unique_id}-{speaker}.wav", seconds, spans, 440 if speaker == "caller" else 660)
+        write_wav(folder / f"{unique_id}-{speaker}.wav",
+                  tone_pcm(seconds, spans, RATE, freq=440 if speaker == "caller" else 660), RATE)
     call_recordings.collect(now)
     call_recordings.collect(now + timedelta(seconds=get_settings().recording_stable_seconds + 1))
     with session_scope() as session:
@@ -56,16 +55,3 @@ def recorded_call(unique_id: str, seconds: float, said: list[Said], *, agent_id:
                          for n, word in enumerate(s.words.split())]) for s in sorted(said, key=lambda s: s.start)]
     call_recordings.save_transcript(recording_id, turns, analytics or {}, now)
     return recording_id
-
-
-def _tone_wav(path: Path, seconds: float, loud: list[tuple[float, float]], freq: float) -> None:
-    frames = bytearray()
-    for n in range(int(seconds * RATE)):
-        t = n / RATE
-        on = any(start <= t < end for start, end in loud)
-        frames += struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * t)) if on else 0)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(bytes(frames))
