@@ -501,10 +501,12 @@ def dnc() -> None:
               help="Last day (default and minimum: dnc_min_months from now).")
 def dnc_add(number: str, reason: str, until: datetime | None) -> None:
     """Put NUMBER (any written form) on the do-not-call list, effective at once."""
+    from ivr.domain.audit import cli_actor
     from ivr.domain.dnc import DncSource, end_of_day, opt_out
 
     with _domain_errors():
-        entry = opt_out(number, None, DncSource.AGENT, _now(), reason, end_of_day(until.date()) if until else None)
+        entry = opt_out(number, None, DncSource.AGENT, _now(), reason, end_of_day(until.date()) if until else None,
+                        actor=cli_actor())
     click.echo(f"{entry.number} is not called until {entry.until:%Y-%m-%d}")
 
 
@@ -528,11 +530,12 @@ def dnc_import(file: Path, skip_invalid: bool) -> None:
 
     Bad rows are listed as FILE:LINE: REASON and make the command exit with status 1.
     """
+    from ivr.domain.audit import cli_actor
     from ivr.domain.book_import import BookFileError
     from ivr.domain.dnc import import_dnc
 
     try:
-        report = import_dnc(file, _now(), skip_invalid)
+        report = import_dnc(file, _now(), skip_invalid, actor=cli_actor())
     except BookFileError as error:
         raise click.ClickException(str(error)) from None
     for problem in report.problems:
@@ -577,9 +580,10 @@ def recordings_list(limit: int) -> None:
 @recordings.command("verify")
 def recordings_verify() -> None:
     """Hash every catalogued file again; list each that changed or vanished and exit 1 if any did."""
+    from ivr.domain.audit import cli_actor
     from ivr.domain.call_recordings import verify_recordings
 
-    checked, problems = verify_recordings()
+    checked, problems = verify_recordings(cli_actor())
     for problem in problems:
         click.echo(f"recording {problem.recording_id}: {problem.path} {problem.problem}")
     click.echo(f"{checked} files checked, {len(problems)} changed or missing")
@@ -590,9 +594,10 @@ def recordings_verify() -> None:
 @recordings.command("purge")
 def recordings_purge() -> None:
     """Delete the files of recordings past their retention date (never those on legal hold)."""
+    from ivr.domain.audit import cli_actor
     from ivr.domain.call_recordings import purge_expired
 
-    purged = purge_expired(_now())
+    purged = purge_expired(_now(), cli_actor())
     click.echo(f"{len(purged)} recordings purged" + (f": {', '.join(map(str, purged))}" if purged else ""))
 
 
@@ -601,11 +606,51 @@ def recordings_purge() -> None:
 @click.option("--off", is_flag=True, help="Lift the hold (the retention date applies again).")
 def recordings_hold(recording_id: int, off: bool) -> None:
     """Put recording RECORDING_ID under legal hold: it is never purged until the hold is lifted."""
+    from ivr.domain.audit import cli_actor
     from ivr.domain.call_recordings import set_legal_hold
 
     with _domain_errors():
-        set_legal_hold(recording_id, not off)
+        set_legal_hold(recording_id, not off, actor=cli_actor())
     click.echo(f"recording {recording_id}: legal hold {'off' if off else 'on'}")
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail of changes to claims, complaints, do-not-call entries and recordings (docs/security.md)."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain from its first row; exit 1 naming the first row altered, deleted or reordered.
+
+    Prints the head (last sequence number and hash): keep it elsewhere, and a
+    later rewrite of the chain from an earlier row shows as a different hash.
+    """
+    from ivr.domain.audit import verify_chain
+
+    report = verify_chain()
+    if report.problem is not None:
+        click.echo(f"audit log broken at row {report.problem.seq} ({report.problem.reason}): "
+                   f"{report.problem.message}", err=True)
+        click.echo(f"{report.checked} rows intact before it, up to {report.head_seq} {report.head_hash}")
+        raise SystemExit(1)
+    click.echo(f"audit log intact: {report.checked} rows, head {report.head_seq} {report.head_hash}")
+
+
+@audit.command("list")
+@click.option("--entity", type=click.Choice(["claim", "complaint", "dnc", "recording"]), default=None,
+              help="Only changes to this kind of thing.")
+@click.option("--id", "entity_id", default=None,
+              help="Only this one: a claim or ticket number, a do-not-call or recording id.")
+@click.option("--actor", default=None, help="Only changes by this actor (ivr, system, cli:NAME, user:ID).")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="The latest this many.")
+def audit_list(entity: str | None, entity_id: str | None, actor: str | None, limit: int) -> None:
+    """The latest audited changes, oldest first: sequence, time (UTC), actor, what, action, details."""
+    from ivr.domain.audit import list_entries
+
+    for row in list_entries(entity, entity_id, actor, limit):
+        click.echo(f"{row.seq:>8} {row.at:%Y-%m-%d %H:%M:%S} {row.actor:<16} {row.entity_kind}:{row.entity_id:<14} "
+                   f"{row.action:<16} {row.details}")
 
 
 @main.command("transcribe")

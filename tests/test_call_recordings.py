@@ -14,7 +14,7 @@ from sqlalchemy import select
 from ivr.config import get_settings, set_settings
 from ivr.db.models import Call, CallRecording, QueueCall, RecordingStatus, TranscriptionStatus
 from ivr.db.session import session_scope
-from ivr.domain import call_recordings
+from ivr.domain import audit, call_recordings
 from ivr.domain.call_recordings import collect, files_of, purge_expired, verify_recordings, wav_closed
 
 NOW = datetime(2026, 12, 4, 8, 0, tzinfo=timezone.utc)
@@ -149,13 +149,17 @@ def test_verify_finds_a_changed_and_a_missing_file(recordings: Path) -> None:
     assert checked == 4
     assert {(p.recording_id, Path(p.path).name, p.problem) for p in problems} == {
         (_row("1.1").id, "1.1-caller.wav", "missing"), (_row("1.2").id, "1.2-agent.wav", "changed")}
+    findings = audit.list_entries(audit.RECORDING, actor=audit.SYSTEM_ACTOR)
+    assert sorted((e.entity_id, e.action) for e in findings) == sorted(
+        [(str(_row("1.1").id), "catalogued"), (str(_row("1.2").id), "catalogued"),
+         (str(_row("1.1").id), "verify_failed"), (str(_row("1.2").id), "verify_failed")])
 
 
 def test_purge_deletes_expired_files_unless_on_legal_hold(recordings: Path) -> None:
     expired, held = _recorded_call(recordings, unique_id="2.1"), _recorded_call(recordings, unique_id="2.2")
     collect(NOW)
     collect(NOW + timedelta(seconds=6))
-    call_recordings.set_legal_hold(_row("2.2").id, True)
+    call_recordings.set_legal_hold(_row("2.2").id, True, actor="test")
 
     not_yet = purge_expired(NOW + timedelta(days=365))
     purged = purge_expired(NOW + timedelta(days=6 * 365))
@@ -164,13 +168,15 @@ def test_purge_deletes_expired_files_unless_on_legal_hold(recordings: Path) -> N
     assert _row("2.1").status is RecordingStatus.PURGED and not files_of(_row("2.1").base_path).caller.exists()
     assert files_of(_row("2.2").base_path).caller.exists() and _row("2.2").status is RecordingStatus.COMPLETE
     assert held.with_name(held.name + "-agent.wav").exists() and not expired.with_name("2.1-agent.wav").exists()
+    assert [(e.actor, e.entity_id, e.action) for e in audit.list_entries(audit.RECORDING)][-2:] == [
+        ("test", str(_row("2.2").id), "legal_hold"), (audit.SYSTEM_ACTOR, str(_row("2.1").id), "purged")]
 
 
 def test_a_pause_is_marked_and_joins_its_recording(recordings: Path) -> None:
     pause_id = call_recordings.pause_recording(UNIQUE_ID, None, NOW)
     assert call_recordings.pause_recording(UNIQUE_ID, None, NOW + timedelta(seconds=1)) == pause_id  # one open
-    assert call_recordings.resume_recording(UNIQUE_ID, NOW + timedelta(seconds=30))
-    assert not call_recordings.resume_recording(UNIQUE_ID, NOW + timedelta(seconds=31))
+    assert call_recordings.resume_recording(UNIQUE_ID, None, NOW + timedelta(seconds=30))
+    assert not call_recordings.resume_recording(UNIQUE_ID, None, NOW + timedelta(seconds=31))
     _recorded_call(recordings)
 
     collect(NOW + timedelta(minutes=1))
@@ -179,6 +185,8 @@ def test_a_pause_is_marked_and_joins_its_recording(recordings: Path) -> None:
     with session_scope() as session:
         row = session.scalars(select(CallRecording).where(CallRecording.unique_id == UNIQUE_ID)).one()
         assert [(p.paused_at, p.resumed_at) for p in row.pauses] == [(NOW, NOW + timedelta(seconds=30))]
+    assert [(e.entity_id, e.action) for e in audit.list_entries(audit.RECORDING)] == [
+        (UNIQUE_ID, "paused"), (UNIQUE_ID, "resumed"), (str(row.id), "catalogued")]  # paused before catalogued
 
 
 def test_file_names_that_are_not_unique_ids_are_ignored(recordings: Path) -> None:

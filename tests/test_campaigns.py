@@ -178,7 +178,7 @@ def test_the_mobile_is_called_first_and_a_blocked_mobile_gives_way_to_the_home_p
     campaign_id = due_reminder(product_lines=(ProductLine.MOTOR,))
     first = campaigns.select_targets(campaign_id, MORNING)
 
-    opt_out("13800138001", None, DncSource.IMPORT, MORNING)
+    opt_out("13800138001", None, DncSource.IMPORT, MORNING, actor="test")
 
     assert [t.number for t in first] == ["+8613800138001"]
     assert [t.number for t in campaigns.select_targets(campaign_id, MORNING)] == ["+861012345678"]
@@ -234,7 +234,7 @@ def test_a_number_put_on_do_not_call_is_never_called_by_a_second_campaign(small_
     _, first_attempt = planned(small_book, "first")
     _, second_attempt = planned(small_book, "second")
 
-    opt_out("+8613800138001", small_book.customer_id, DncSource.IVR_KEY_9, MORNING)
+    opt_out("+8613800138001", small_book.customer_id, DncSource.IVR_KEY_9, MORNING, actor="test")
     later = running("later")
 
     assert campaigns.dial_decision(first_attempt, MORNING).reason == "do_not_call"

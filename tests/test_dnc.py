@@ -18,16 +18,16 @@ NOW = datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)
 
 
 def test_an_opt_out_lasts_six_months_by_default_and_cannot_be_shorter(database_url: str) -> None:
-    entry = dnc.opt_out("138 0013 8001", None, DncSource.IVR_KEY_9, NOW)
+    entry = dnc.opt_out("138 0013 8001", None, DncSource.IVR_KEY_9, NOW, actor="test")
 
     assert entry.number == "+8613800138001"
     assert entry.until == datetime(2027, 5, 20, 2, 0, tzinfo=timezone.utc)
     with pytest.raises(ValidationError, match="at least 6 months"):
-        dnc.opt_out("13800138002", None, DncSource.AGENT, NOW, until=NOW + timedelta(days=180))
+        dnc.opt_out("13800138002", None, DncSource.AGENT, NOW, until=NOW + timedelta(days=180), actor="test")
 
 
 def test_a_number_is_blocked_while_its_opt_out_lasts_then_free_again(database_url: str) -> None:
-    dnc.opt_out("13800138001", None, DncSource.AGENT, NOW, "asked by phone")
+    dnc.opt_out("13800138001", None, DncSource.AGENT, NOW, "asked by phone", actor="test")
 
     with session_scope() as session:
         during = dnc.blocked(session, "+8613800138001", None, NOW + timedelta(days=180))
@@ -40,7 +40,7 @@ def test_a_number_is_blocked_while_its_opt_out_lasts_then_free_again(database_ur
 
 
 def test_an_opt_out_by_a_known_customer_blocks_every_number_of_theirs(small_book: SmallBook) -> None:
-    dnc.opt_out("13800138001", small_book.customer_id, DncSource.IVR_KEY_9, NOW)
+    dnc.opt_out("13800138001", small_book.customer_id, DncSource.IVR_KEY_9, NOW, actor="test")
 
     with session_scope() as session:
         assert dnc.blocked(session, "+861012345678", small_book.customer_id, NOW)
@@ -60,7 +60,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_import_adds_every_number_normalised(database_url: str, tmp_path: Path) -> None:
     path = write(tmp_path, "number,reason,until\n138 0013 8001,complaint,\n010-12345678,,2028-01-31\n")
 
-    report = dnc.import_dnc(path, NOW)
+    report = dnc.import_dnc(path, NOW, actor="test")
 
     assert (report.added, report.problems, report.written) == (2, [], True)
     entries = {e.number: e for e in dnc.list_dnc(NOW)}
@@ -72,7 +72,7 @@ def test_import_adds_every_number_normalised(database_url: str, tmp_path: Path) 
 def test_a_bad_row_names_its_line_and_reason_and_nothing_is_added(database_url: str, tmp_path: Path) -> None:
     path = write(tmp_path, "number,until\n13800138001,\nnot a number,\n13800138002,2027-01-01\n13800138001,\n")
 
-    report = dnc.import_dnc(path, NOW)
+    report = dnc.import_dnc(path, NOW, actor="test")
 
     assert not report.written and report.added == 0 and dnc.list_dnc(NOW) == []
     assert [(p.line, p.reason.split(":")[0]) for p in report.problems] == [
@@ -82,11 +82,11 @@ def test_a_bad_row_names_its_line_and_reason_and_nothing_is_added(database_url: 
 
 
 def test_skip_invalid_adds_the_good_rows(database_url: str, tmp_path: Path) -> None:
-    report = dnc.import_dnc(write(tmp_path, "number\n13800138001\n12\n"), NOW, skip_invalid=True)
+    report = dnc.import_dnc(write(tmp_path, "number\n13800138001\n12\n"), NOW, skip_invalid=True, actor="test")
 
     assert report.written and report.added == 1 and [p.line for p in report.problems] == [3]
 
 
 def test_a_file_without_a_number_column_is_refused(database_url: str, tmp_path: Path) -> None:
     with pytest.raises(BookFileError, match="missing columns: number"):
-        dnc.import_dnc(write(tmp_path, "phone\n13800138001\n"), NOW)
+        dnc.import_dnc(write(tmp_path, "phone\n13800138001\n"), NOW, actor="test")

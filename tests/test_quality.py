@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from ivr.config import get_settings, set_settings
-from ivr.domain import quality
+from ivr.db.models import ConsoleUser
+from ivr.db.session import session_scope
+from ivr.domain import audit, quality
 from ivr.domain.errors import ValidationError
 from ivr.domain.quality import RecordingFilter, Viewer
 from ivr.domain.users import ConsoleRole
@@ -97,6 +100,10 @@ def test_the_audio_seeks_with_range_requests_and_each_listen_and_download_is_log
         ("quality1", "listen"), ("quality1", "listen"), ("quality1", "download")]  # the seek is not a listen
     assert _client(app, "admin1").get("/quality/access-log").get_data(as_text=True).count("<td>quality1</td>") == 3
     assert reviewer.get("/quality/access-log").status_code == 403  # admins only
+    with session_scope() as session:
+        actor = audit.user_actor(session.scalar(select(ConsoleUser.id).where(ConsoleUser.username == "quality1")))
+    assert [(e.actor, e.action) for e in audit.list_entries(audit.RECORDING, str(calls["ann_call"]))] == [
+        ("system", "catalogued"), (actor, "listen"), (actor, "listen"), (actor, "download")]
 
 
 def test_the_call_page_shows_the_transcript_as_timed_words_and_the_analytics(app: Flask, calls) -> None:

@@ -882,3 +882,27 @@ class TranscriptTurn(Base):
     end_seconds: Mapped[float] = mapped_column(Float)
     text: Mapped[str] = mapped_column(Text)  # redacted: long digit runs are [redacted:digits]
     words: Mapped[str] = mapped_column(Text, default="[]")  # JSON [[word, start, end, confidence], ...]
+
+
+class AuditEntry(Base):
+    """One change to a claim, complaint, do-not-call entry or recording, chained to the one before.
+
+    Append-only: the database refuses UPDATE and DELETE (triggers of revision
+    0013); ``hash`` is SHA-256 over ``prev_hash`` and the row's canonical form
+    (ivr/domain/audit.py), so a row changed, removed or moved behind the
+    triggers' back is found by ``ivr audit verify``. ``seq`` is given by the
+    appender (the head's plus one), not by the database, so a gap is a deletion.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity_kind", "entity_id"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(100))  # ivr, system, cli:<os user>, user:<console user id>
+    entity_kind: Mapped[str] = mapped_column(String(32))  # claim, complaint, dnc, recording
+    entity_id: Mapped[str] = mapped_column(String(64))  # claim or ticket number, row id
+    action: Mapped[str] = mapped_column(String(32))
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON (sorted keys, no spaces)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -32,6 +32,7 @@ from ivr.config import get_settings
 from ivr.db.models import (Call, CallRecording, CampaignAttempt, Policy, QueueCall, RecordingPause, RecordingStatus,
                            TranscriptionStatus, TranscriptTurn, aware_utc)
 from ivr.db.session import insert_if_absent, session_scope
+from ivr.domain import audit
 from ivr.domain.errors import NotFound, ValidationError
 
 __all__ = ["CALLS_FOLDER", "CollectCounts", "FileProblem", "PauseView", "RecordingFiles", "TurnRecord",
@@ -168,6 +169,7 @@ def _look_at(recording_id: int, now: datetime) -> str:
         if now - stable_since >= UNFINISHED_AFTER:
             row.status = RecordingStatus.UNFINISHED
             _link(session, row)
+            _audit(session, audit.SYSTEM_ACTOR, row, "unfinished", now, retain_until=row.retain_until)
             log.warning("recording never closed, kept as unfinished: recording=%d unique_id=%s", row.id, row.unique_id)
             return "unfinished"
         return "recording"
@@ -180,6 +182,9 @@ def _complete(session: Session, row: CallRecording, files: RecordingFiles, now: 
     row.status, row.completed_at = RecordingStatus.COMPLETE, now
     row.transcription_status = TranscriptionStatus.PENDING
     _link(session, row)
+    _audit(session, audit.SYSTEM_ACTOR, row, "catalogued", now, caller_sha256=row.caller_sha256,
+           agent_sha256=row.agent_sha256, caller_bytes=row.caller_bytes, agent_bytes=row.agent_bytes,
+           retain_until=row.retain_until)
     log.info("recording complete: recording=%d unique_id=%s seconds=%s type=%s retain_until=%s",
              row.id, row.unique_id, row.duration_seconds, row.call_type, row.retain_until)
 
@@ -237,18 +242,20 @@ def get_recording(recording_id: int) -> CallRecording:
         return row
 
 
-def set_legal_hold(recording_id: int, on: bool) -> None:
+def set_legal_hold(recording_id: int, on: bool, *, actor: str) -> None:
     """A recording under legal hold is never purged, whatever its retention date."""
     with session_scope() as session:
         row = session.get(CallRecording, recording_id)
         if row is None:
             raise NotFound(f"no recording {recording_id}", "recording_not_found")
         row.legal_hold = on
+        _audit(session, actor, row, "legal_hold", on=on)
     log.info("recording legal hold: recording=%d on=%s", recording_id, on)
 
 
-def verify_recordings() -> tuple[int, list[FileProblem]]:
-    """Hash every catalogued file again: how many were checked, and each that changed or vanished."""
+def verify_recordings(actor: str = audit.SYSTEM_ACTOR) -> tuple[int, list[FileProblem]]:
+    """Hash every catalogued file again: how many were checked, and each that changed or vanished
+    (each also an audit row: the evidence that a file was found changed, and when)."""
     checked, problems = 0, []
     with session_scope() as session:
         rows = session.execute(select(CallRecording.id, CallRecording.base_path, CallRecording.caller_sha256,
@@ -264,10 +271,14 @@ def verify_recordings() -> tuple[int, list[FileProblem]]:
                 problems.append(FileProblem(row.id, str(path), "changed"))
     for problem in problems:
         log.error("recording file %s: recording=%d path=%s", problem.problem, problem.recording_id, problem.path)
+    if problems:
+        with session_scope() as session:
+            audit.record_many(session, [audit.Change(actor, audit.RECORDING, str(p.recording_id), "verify_failed",
+                                                     {"path": p.path, "problem": p.problem}) for p in problems])
     return checked, problems
 
 
-def purge_expired(now: datetime) -> list[int]:
+def purge_expired(now: datetime, actor: str = audit.SYSTEM_ACTOR) -> list[int]:
     """Delete the files of recordings past their retention date and not on legal hold; the rows stay."""
     today = now.astimezone(get_settings().zone()).date()
     with session_scope() as session:
@@ -281,6 +292,9 @@ def purge_expired(now: datetime) -> list[int]:
             row.status, row.purged_at = RecordingStatus.PURGED, now
             log.warning("recording purged: recording=%d unique_id=%s retain_until=%s", row.id, row.unique_id,
                         row.retain_until)
+        audit.record_many(session, [audit.Change(actor, audit.RECORDING, str(row.id), "purged",
+                                                 {"unique_id": row.unique_id, "retain_until": row.retain_until})
+                                    for row in rows], now)
         return [row.id for row in rows]
 
 
@@ -300,15 +314,33 @@ def pause_recording(unique_id: str, user_id: int | None, now: datetime) -> int:
         pause = RecordingPause(unique_id=unique_id, recording_id=recording_id, paused_at=now, by_user_id=user_id)
         session.add(pause)
         session.flush()
+        _audit_pause(session, user_id, unique_id, recording_id, "paused", now)
         return pause.id
 
 
-def resume_recording(unique_id: str, now: datetime) -> bool:
+def resume_recording(unique_id: str, user_id: int | None, now: datetime) -> bool:
     """Close the call's open pause; False when none was open."""
     with session_scope() as session:
-        return session.execute(update(RecordingPause).where(
+        recording_ids = session.execute(update(RecordingPause).where(
             RecordingPause.unique_id == unique_id, RecordingPause.resumed_at.is_(None))
-            .values(resumed_at=now).execution_options(synchronize_session=False)).rowcount > 0
+            .values(resumed_at=now).returning(RecordingPause.recording_id)
+            .execution_options(synchronize_session=False)).scalars().all()
+        if recording_ids:
+            _audit_pause(session, user_id, unique_id, recording_ids[0], "resumed", now)
+        return bool(recording_ids)
+
+
+def _audit(session: Session, actor: str, row: CallRecording, action: str, now: datetime | None = None,
+           **details: object) -> None:
+    audit.record(session, actor, audit.RECORDING, row.id, action, {"unique_id": row.unique_id, **details}, now)
+
+
+def _audit_pause(session: Session, user_id: int | None, unique_id: str, recording_id: int | None, action: str,
+                 now: datetime) -> None:
+    """A pause is audited under the recording's id, or its call's unique id before it is catalogued."""
+    actor = audit.SYSTEM_ACTOR if user_id is None else audit.user_actor(user_id)
+    audit.record(session, actor, audit.RECORDING, recording_id if recording_id is not None else unique_id, action,
+                 {"unique_id": unique_id}, now)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from ivr.db.models import Claim, ClaimStatus, IncidentType, Policy, ProductLine, utcnow
 from ivr.db.session import session_scope
-from ivr.domain import values
+from ivr.domain import audit, values
 from ivr.domain.errors import InvalidTransition, NotFound, ValidationError
 from ivr.domain.numbering import next_number
 from ivr.domain.paging import Page, fetch_page, within_days
@@ -72,6 +72,7 @@ def open_claim(policy_no: str, customer_id: int, call_unique_id: str | None,
                       customer_id=customer_id, call_unique_id=call_unique_id, status=ClaimStatus.INCOMPLETE,
                       created_at=now, updated_at=now)
         session.add(claim)
+        _audit(session, claim, "opened", now, policy_no=policy_no)
         return ClaimRef(claim.claim_no)
 
 
@@ -101,32 +102,37 @@ def record_incident_type(claim_no: str, incident_type: IncidentType) -> None:
             raise ValidationError(f"{incident_type.value} is not an incident of a {product_line.value} policy",
                                   "incident_type_not_covered")
         claim.incident_type = incident_type
+        _audit(session, claim, "incident_type", incident_type=incident_type)
 
 
 def record_incident_date(claim_no: str, incident_date: date) -> None:
-    with _incomplete_claim(claim_no) as (_, claim):
+    with _incomplete_claim(claim_no) as (session, claim):
         claim.incident_date = incident_date
+        _audit(session, claim, "incident_date", incident_date=incident_date)
 
 
 def record_callback_number(claim_no: str, e164: str) -> None:
-    with _incomplete_claim(claim_no) as (_, claim):
+    with _incomplete_claim(claim_no) as (session, claim):
         claim.callback_number = values.e164(e164)
+        _audit(session, claim, "callback_number", callback_number=claim.callback_number)
 
 
 def record_recording(claim_no: str, relative_path: str) -> None:
     """The caller's description, a path relative to ``recordings_dir`` (kept even if partial)."""
-    with _incomplete_claim(claim_no) as (_, claim):
+    with _incomplete_claim(claim_no) as (session, claim):
         claim.recording_path = values.recording_path(relative_path)
+        _audit(session, claim, "recording", recording_path=claim.recording_path)
 
 
 def submit_claim(claim_no: str, now: datetime | None = None) -> ClaimRef:
     """The caller finished: the claim is ``reported``. It needs an incident type and date."""
     now = now or utcnow()
-    with _incomplete_claim(claim_no) as (_, claim):
+    with _incomplete_claim(claim_no) as (session, claim):
         if claim.incident_type is None or claim.incident_date is None:
             raise ValidationError(f"claim {claim_no} has no incident type or date yet", "claim_incomplete")
         claim.status = ClaimStatus.REPORTED
         claim.reported_at = now
+        _audit(session, claim, "submitted", now, status=claim.status)
     return ClaimRef(claim_no)
 
 
@@ -157,6 +163,12 @@ def _incomplete_claim(claim_no: str) -> Iterator[tuple[Session, Claim]]:
             raise InvalidTransition(f"claim {claim_no} is {claim.status.value}, no longer changed by the IVR",
                                     "claim_not_incomplete")
         yield session, claim
+
+
+def _audit(session: Session, claim: Claim, action: str, now: datetime | None = None, **details: object) -> None:
+    """The IVR changed the claim during call ``call_unique_id``: one audit row, last in the transaction."""
+    audit.record(session, audit.IVR_ACTOR, audit.CLAIM, claim.claim_no, action,
+                 {"call": claim.call_unique_id, **details}, now)
 
 
 def _claims() -> Select[tuple[Claim]]:

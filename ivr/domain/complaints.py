@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, selectinload
 from ivr.config import get_settings
 from ivr.db.models import Complaint, ComplaintEvent, ComplaintStatus, ComplaintSubject, utcnow
 from ivr.db.session import session_scope
-from ivr.domain import values
+from ivr.domain import audit, values
+from ivr.domain.audit import IVR_ACTOR
 from ivr.domain.errors import InvalidTransition, NotFound, ValidationError
 from ivr.domain.numbering import next_number
 from ivr.domain.paging import Page, fetch_page, within_days
@@ -31,7 +32,6 @@ NEXT_STATUS = {ComplaintStatus.RECEIVED: ComplaintStatus.ASSIGNED,
                ComplaintStatus.RESOLVED: ComplaintStatus.INFORMED,
                ComplaintStatus.INFORMED: ComplaintStatus.CLOSED}
 UNRESOLVED = (ComplaintStatus.RECEIVED, ComplaintStatus.ASSIGNED)
-IVR_ACTOR = "ivr"
 
 
 @dataclass(frozen=True)
@@ -79,13 +79,19 @@ def open_complaint(subject: ComplaintSubject, customer_id: int | None, policy_id
         complaint.events.append(ComplaintEvent(at=now, from_status=None, to_status=ComplaintStatus.RECEIVED,
                                                actor=IVR_ACTOR, note=""))
         session.add(complaint)
+        audit.record(session, IVR_ACTOR, audit.COMPLAINT, complaint.ticket_no, "opened",
+                     {"call": call_unique_id, "subject": subject, "status": complaint.status,
+                      "customer_id": customer_id, "policy_id": policy_id, "due_at": due_at}, now)
         return TicketRef(complaint.ticket_no, due_at)
 
 
 def attach_recording(ticket_no: str, relative_path: str) -> None:
     """The complaint in the caller's words, a path relative to ``recordings_dir``."""
     with session_scope() as session:
-        _complaint(session, ticket_no).recording_path = values.recording_path(relative_path)
+        complaint = _complaint(session, ticket_no)
+        complaint.recording_path = values.recording_path(relative_path)
+        audit.record(session, IVR_ACTOR, audit.COMPLAINT, ticket_no, "recording",
+                     {"call": complaint.call_unique_id, "recording_path": complaint.recording_path})
 
 
 def transition(ticket_no: str, to_status: ComplaintStatus, actor: str, note: str = "",
@@ -106,9 +112,10 @@ def transition(ticket_no: str, to_status: ComplaintStatus, actor: str, note: str
             complaint.department = department[:100]
         complaint.events.append(ComplaintEvent(at=now, from_status=complaint.status, to_status=to_status,
                                                actor=actor[:100], note=note))
-        complaint.status = to_status
+        from_status, complaint.status = complaint.status, to_status
         complaint.updated_at = now
-        session.flush()
+        audit.record(session, actor[:100], audit.COMPLAINT, ticket_no, "transition",
+                     {"from": from_status, "to": to_status, "department": complaint.department, "note": note}, now)
         return _view(complaint)
 
 
@@ -116,10 +123,12 @@ def flag_overdue(now: datetime | None = None) -> int:
     """Flag the unresolved tickets past their deadline; how many were newly flagged."""
     now = now or utcnow()
     with session_scope() as session:
-        result = session.execute(update(Complaint).where(
+        flagged = session.execute(update(Complaint).where(
             Complaint.status.in_(UNRESOLVED), Complaint.due_at < now, Complaint.overdue.is_(False))
-            .values(overdue=True))
-        return result.rowcount  # type: ignore[attr-defined, no-any-return]
+            .values(overdue=True).returning(Complaint.ticket_no)).scalars().all()
+        audit.record_many(session, [audit.Change(audit.SYSTEM_ACTOR, audit.COMPLAINT, ticket_no, "overdue")
+                                    for ticket_no in sorted(flagged)], now)
+        return len(flagged)
 
 
 def get_complaint(ticket_no: str) -> TicketView:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from ivr.config import get_settings
 from ivr.db.models import DncSource, DoNotCall
 from ivr.db.session import session_scope
+from ivr.domain import audit
 from ivr.domain.book_import import RowProblem, _FileKind, read_book_file
 from ivr.domain.errors import ValidationError
 from ivr.domain.phones import InvalidPhoneNumber, normalise_phone
@@ -71,14 +72,14 @@ def earliest_end(now: datetime) -> datetime:
 
 
 def opt_out(number: str, customer_id: int | None, source: DncSource, now: datetime, reason: str = "",
-            until: datetime | None = None) -> DncEntry:
-    """Put ``number`` (any written form) on the list from ``now``, effective at once.
+            until: datetime | None = None, *, actor: str) -> DncEntry:
+    """Put ``number`` (any written form) on the list from ``now``, effective at once, on ``actor``'s word.
 
     ``until`` defaults to ``dnc_min_months`` from now; an earlier end is refused.
     """
     entry = _entry(_e164(number), customer_id, source, reason, now, until or earliest_end(now))
     with session_scope() as session:
-        session.add(DoNotCall(**asdict(entry)))
+        _add_audited(session, [entry], actor, now)
     return entry
 
 
@@ -100,7 +101,7 @@ def list_dnc(now: datetime, include_ended: bool = False) -> list[DncEntry]:
                 for row in session.scalars(query)]
 
 
-def import_dnc(path: Path, now: datetime, skip_invalid: bool = False) -> DncImportReport:
+def import_dnc(path: Path, now: datetime, skip_invalid: bool = False, *, actor: str) -> DncImportReport:
     """Add every number of a CSV file (columns ``number``, optional ``reason`` and ``until``).
 
     A bad row is reported as ``file:line: reason``; any bad row adds nothing
@@ -114,8 +115,17 @@ def import_dnc(path: Path, now: datetime, skip_invalid: bool = False) -> DncImpo
     entries = [_entry(row.number, None, DncSource.IMPORT, row.reason, now, _row_end(row, now))
                for row in parsed.good_rows()]
     with session_scope() as session:
-        session.add_all(DoNotCall(**asdict(entry)) for entry in entries)
+        _add_audited(session, entries, actor, now)
     return DncImportReport(len(entries), parsed.problems, written=True)
+
+
+def _add_audited(session: Session, entries: list[DncEntry], actor: str, now: datetime) -> None:
+    """The entries, each with its audit row (under the new row's id), in one transaction."""
+    rows = [DoNotCall(**asdict(entry)) for entry in entries]
+    session.add_all(rows)
+    session.flush()
+    audit.record_many(session, [audit.Change(actor, audit.DNC, str(row.id), "added", asdict(entry))
+                                for row, entry in zip(rows, entries, strict=True)], now)
 
 
 def _parse_row(raw: Mapping[str, str], country_code: str, now: datetime) -> DncRow:

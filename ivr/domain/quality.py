@@ -25,6 +25,7 @@ from ivr.config import get_settings
 from ivr.db.models import (Call, CallRecording, ConsoleUser, QaEvaluation, RecordingAccess, RecordingStatus,
                            TranscriptTurn)
 from ivr.db.session import session_scope
+from ivr.domain import audit
 from ivr.domain.errors import DomainError, NotFound, ValidationError
 from ivr.domain.users import ConsoleRole
 
@@ -156,6 +157,7 @@ def record_access(recording_id: int, viewer: Viewer, action: str, now: datetime)
     open_recording(recording_id, viewer)
     with session_scope() as session:
         session.add(RecordingAccess(recording_id=recording_id, user_id=viewer.user_id, action=action, at=now))
+        audit.record(session, audit.user_actor(viewer.user_id), audit.RECORDING, recording_id, action, now=now)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from ivr.domain import campaigns
+from ivr.domain.audit import IVR_ACTOR
 from ivr.domain.callbacks import request_callback
 from ivr.domain.campaigns import AttemptCallFacts, AttemptStatus
 from ivr.domain.dnc import DncSource, opt_out
@@ -194,7 +195,7 @@ def already_paid(call: Conversation, facts: AttemptCallFacts) -> None:
 
 
 def stop_calling(call: Conversation, facts: AttemptCallFacts) -> None:
-    opt_out(facts.number, facts.customer_id, DncSource.IVR_KEY_9, datetime.now(timezone.utc))
+    opt_out(facts.number, facts.customer_id, DncSource.IVR_KEY_9, datetime.now(timezone.utc), actor=IVR_ACTOR)
     call.journal.event("campaign", "opted_out", "ivr_key_9")
     call.say(P.reminder_opted_out)
 

@@ -156,6 +156,6 @@ class Switchboard:
         if paused:
             call_recordings.pause_recording(unique_id, user_id, now)
         else:
-            call_recordings.resume_recording(unique_id, now)
+            call_recordings.resume_recording(unique_id, user_id, now)
         log.info("recording %sd by console user %s", verb, user_id, extra={"unique_id": unique_id})
         return paused
