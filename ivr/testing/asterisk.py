@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from ivr.config import PROJECT_ROOT, get_settings
@@ -39,13 +40,20 @@ class SandboxError(RuntimeError):
 
 
 class Sandbox:
-    """The sandboxed Asterisk, driven through scripts/asterisk-sandbox."""
+    """The sandboxed Asterisk, driven through scripts/asterisk-sandbox.
 
-    def __init__(self, sandbox_dir: str | os.PathLike[str] | None = None) -> None:
+    ``instance`` holds the ``IVR_SANDBOX_*`` settings of an instance other than the
+    default one (ports, FastAGI URL, system name: scripts/asterisk-sandbox --help),
+    given to every command, so a second sandbox runs beside the first.
+    """
+
+    def __init__(self, sandbox_dir: str | os.PathLike[str] | None = None,
+                 instance: Mapping[str, str] | None = None) -> None:
         self.sandbox_dir = Path(sandbox_dir or get_settings().sandbox_dir)
+        self.instance = dict(instance or {})
 
     def _run(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> str:
-        env = {**os.environ, **(env or {}), "IVR_SANDBOX_DIR": str(self.sandbox_dir)}
+        env = {**os.environ, **self.instance, **(env or {}), "IVR_SANDBOX_DIR": str(self.sandbox_dir)}
         result = subprocess.run([str(SANDBOX_SCRIPT), *args], env=env, capture_output=True,
                                 text=True, timeout=timeout, check=False)
         if result.returncode != 0:
@@ -55,8 +63,9 @@ class Sandbox:
                                result.returncode)
         return result.stdout
 
-    def build(self) -> None:
-        self._run("build")
+    def build(self, copy_from: "Sandbox | None" = None) -> None:
+        """Build the chroot; from ``copy_from``'s (a built sandbox) in seconds, prompts included."""
+        self._run("build", env={"IVR_SANDBOX_COPY_FROM": str(copy_from.sandbox_dir)} if copy_from else None)
 
     def install_conf(self, database_url: str | None = None) -> None:
         """Install asterisk-conf/ and build the prompts; agents' name recordings

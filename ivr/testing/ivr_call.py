@@ -21,8 +21,9 @@ class IvrCall:
     """One placed call, its Asterisk channel, and the log to follow it by."""
 
     def __init__(self, sip_caller, log: LogWatcher, extension: str, ani: str,
-                 display_name: str | None = None) -> None:
-        sip = sip_caller.call(extension, ani=ani, display_name=display_name)
+                 display_name: str | None = None, port: int = 5060) -> None:
+        """Call ``extension`` on the Asterisk whose SIP port is ``port`` and whose log is ``log``."""
+        sip = sip_caller.call(extension, ani=ani, display_name=display_name, port=port)
         sip.wait_answered()
         self._follow(sip, log, log.wait_for_channel(extension))
 
@@ -33,6 +34,13 @@ class IvrCall:
         sip.wait_answered(timeout)
         call = cls.__new__(cls)
         call._follow(sip, log, log.wait_for_channel("s", context, timeout))
+        return call
+
+    @classmethod
+    def following(cls, sip, log: LogWatcher, channel: str) -> "IvrCall":
+        """The call ``sip`` already known to be ``channel`` in ``log``."""
+        call = cls.__new__(cls)
+        call._follow(sip, log, channel)
         return call
 
     def _follow(self, sip, log: LogWatcher, channel: str) -> None:

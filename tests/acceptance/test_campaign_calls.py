@@ -34,6 +34,7 @@ from ivr.domain.users import ConsoleRole, put_user
 from ivr.switchboard.agent_desk import AgentDesk
 from ivr.telephony.ami_link import AmiLink, Backoff
 from ivr.telephony.queues import QueueControl
+from ivr.testing.campaign_attempts import noon_zone
 from ivr.testing.celery_worker import celery_on_test_broker, worker_in_thread
 from ivr.testing.ivr_call import IvrCall
 from ivr.testing.waiting import eventually
@@ -71,12 +72,6 @@ TWICE = Customer("cmp-twice", "+8613700005008", 1978)
 NOBODY_FREE = Customer("cmp-nobody-free", "+8613700005009", 1979, "zh")
 RESTART = Customer("cmp-restart", "+8613700005010", 1980)
 CUSTOMERS = (QUEUED, PAID, STOPS, BUSY, SILENT, PAID_LATE, WINDOW, TWICE, NOBODY_FREE, RESTART)
-
-
-def noon_zone(now: datetime) -> str:
-    """An IANA zone (Etc/GMT±N) in which ``now`` is between 12:00 and 13:00 local time."""
-    offset = 12 - now.astimezone(timezone.utc).hour  # -11 .. +12
-    return f"Etc/GMT{-offset:+d}" if offset else "UTC"  # Etc/GMT-8 is UTC+8
 
 
 @pytest.fixture(scope="module")
