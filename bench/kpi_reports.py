@@ -56,7 +56,7 @@ TARGETS = {"daily_s": 2.0, "monthly_s": 30.0, "speedup": 10.0}
 CALL_COLUMNS = ("id", "unique_id", "channel", "flow", "ani", "ani_e164", "caller_name", "dnis", "language",
                 "started_at", "answered_at", "ended_at", "disposition", "customer_id", "verified", "transfer_reason")
 QUEUE_COLUMNS = ("id", "unique_id", "queue", "number", "customer_id", "joined_at", "outcome", "answered_at",
-                 "left_at", "ended_at", "wait_seconds", "agent_id", "agent_interface")
+                 "left_at", "ended_at", "wait_seconds", "agent_id", "agent_interface", "transferred")
 CHANGE_COLUMNS = ("user_id", "at", "state", "reason", "queues", "source")
 COMPLAINT_COLUMNS = ("ticket_no", "customer_id", "call_unique_id", "subject", "status", "department", "overdue",
                      "due_at", "created_at", "updated_at")
@@ -166,6 +166,7 @@ def python_inbound(period: Period, by: str) -> list[QueueKpis]:
             after = bisect_right(joins, row.joined_at)
             g["resolved_first_time"] += not (after < len(joins) and joins[after] <= row.joined_at + repeat)
         g["complaints"] += row.unique_id in complained
+        g["transferred"] += row.transferred
     return [QueueKpis(key, **{name: (float(v) if name.endswith("seconds") else int(v)) for name, v in g.items()})
             for key, g in sorted(groups.items())]
 
@@ -173,7 +174,7 @@ def python_inbound(period: Period, by: str) -> list[QueueKpis]:
 def same(sql: list[QueueKpis], python: list[QueueKpis]) -> bool:
     def key(row: QueueKpis) -> tuple[Any, ...]:
         return (row.key, row.waits, row.short_abandons, row.answered, row.abandoned, row.answered_in_target,
-                row.talked, row.known_answered, row.resolved_first_time, row.complaints,
+                row.talked, row.known_answered, row.resolved_first_time, row.complaints, row.transferred,
                 round(row.wait_seconds), round(row.talk_seconds))
     return sorted(map(key, sql)) == sorted(map(key, python))
 

@@ -174,7 +174,7 @@ def demo_data(customer_count: int, seed: int | None, today: datetime | None, his
     click.echo("demo console users (ivr web --dev, then http://127.0.0.1:8080/login; demo passwords, "
                "never for production):")
     for user in DEMO_CONSOLE_USERS:
-        put_user(user.username, user.display_name, user.role, user.password, user.sip_endpoint)
+        put_user(user.username, user.display_name, user.role, user.password, user.sip_endpoint, user.team)
         click.echo(f"  {user.username:<12} {user.role.value:<11} password {user.password}")
     assign_advisor([DEMO_CUSTOMER_NO], DEMO_ADVISOR)
     click.echo(f"{DEMO_CUSTOMER_NO}'s advisor of record is {DEMO_ADVISOR}: rung first when logged in and free")
@@ -270,14 +270,16 @@ def users() -> None:
               help="agent: serves callers; quality, supervisor, admin: also see checks and fraud alerts.")
 @click.option("--name", "display_name", default="", help="The name the console shows (default: USERNAME).")
 @click.option("--sip-endpoint", default=None, help="The user's PJSIP endpoint, e.g. agent1 (for screen pops).")
+@click.option("--team", default="", help="The agent's team, for the KPIs by team (default: none).")
 @click.option("--password", prompt="Password (at least 10 characters)", hide_input=True, confirmation_prompt=True,
               help="Read from a prompt (or stdin) when not given; avoid passing it here, it shows in ps.")
-def users_add(username: str, role: str, display_name: str, sip_endpoint: str | None, password: str) -> None:
+def users_add(username: str, role: str, display_name: str, sip_endpoint: str | None, team: str,
+              password: str) -> None:
     """Create console user USERNAME with ROLE and a password (stored salted and hashed)."""
     from ivr.domain.users import ConsoleRole, create_user
 
     with _domain_errors():
-        user = create_user(username, display_name, ConsoleRole(role), password, sip_endpoint)
+        user = create_user(username, display_name, ConsoleRole(role), password, sip_endpoint, team)
     click.echo(f"console user {user.username} ({user.role.value}) created")
 
 
@@ -293,6 +295,18 @@ def users_set_password(username: str, password: str) -> None:
     with _domain_errors():
         set_password(username, password)
     click.echo(f"password of {username} set")
+
+
+@users.command("set-team")
+@click.argument("username")
+@click.argument("team")
+def users_set_team(username: str, team: str) -> None:
+    """Put USERNAME in TEAM ('' for none); the KPIs by team read it when a report is made."""
+    from ivr.domain.users import set_team
+
+    with _domain_errors():
+        set_team(username, team)
+    click.echo(f"{username} is in team {team.strip() or '(none)'}")
 
 
 @users.command("deactivate")
@@ -325,7 +339,8 @@ def users_list() -> None:
     for user in list_users():
         last = f"{user.last_login_at:%Y-%m-%d %H:%M}Z" if user.last_login_at else "never"
         click.echo(f"{user.username:<20} {user.role.value:<11} {user.sip_endpoint or '-':<12} "
-                   f"{'active' if user.active else 'inactive':<9} last login {last}  {user.display_name}")
+                   f"{user.team or '-':<14} {'active' if user.active else 'inactive':<9} last login {last}  "
+                   f"{user.display_name}")
 
 
 @contextmanager
@@ -827,15 +842,16 @@ def report() -> None:
 @report.command("kpi")
 @click.option("--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (YYYY-MM-DD).")
 @click.option("--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day, included.")
-@click.option("--by", type=click.Choice(["agent", "queue", "day", "week", "month", "campaign"]), default="day",
-              show_default=True, help="Inbound figures by agent, queue, day, week (from Monday) or month; "
-                                      "outbound by campaign, day, week or month.")
+@click.option("--by", type=click.Choice(["agent", "team", "queue", "day", "week", "month", "campaign"]),
+              default="day", show_default=True,
+              help="Inbound figures by agent, team, queue, day, week (from Monday) or month; "
+                   "outbound by campaign, day, week or month.")
 @click.option("--format", "fmt", type=click.Choice(["html", "csv", "xlsx"]), default="html", show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder (default: setting reports_dir).")
 def report_kpi(first: datetime, last: datetime, by: str, fmt: str, out_dir: Path | None) -> None:
-    """The KPIs of the days FROM to TO (the centre's days) by agent, queue, day or campaign: HTML with
-    charts, CSV, or a spreadsheet. Prints the file's path."""
+    """The KPIs of the days FROM to TO (the centre's days) by agent, team, queue, day or campaign: HTML
+    with charts, CSV, or a spreadsheet. Prints the file's path."""
     from ivr.domain.kpis import Period
     from ivr.reporting.kpi_report import build, write
 

@@ -189,6 +189,22 @@ def test_agent_connect_pops_the_call_on_the_agents_desk_once(desk_app, board, as
         assert session.scalar(select(func.count()).select_from(Call)) == 0
 
 
+def test_agent_complete_ends_the_talk_and_a_transfer_is_marked_as_one(board, asterisk):
+    for unique_id in ("5.1", "5.2"):
+        _queue_call(asterisk, unique_id, "13911110005")
+        asterisk.emit("AgentConnect", Queue="agents", Uniqueid=unique_id, CallerIDNum="13911110005",
+                      Interface="PJSIP/agent1", HoldTime="2")
+    asterisk.emit("AgentComplete", Queue="agents", Uniqueid="5.1", Interface="PJSIP/agent1", HoldTime="2",
+                  TalkTime="30", Reason="caller")
+    asterisk.emit("AgentComplete", Queue="agents", Uniqueid="5.2", Interface="PJSIP/agent1", HoldTime="2",
+                  TalkTime="40", Reason="transfer")
+
+    with session_scope() as session:
+        ended = {row.unique_id: (row.ended_at is not None, row.transferred)
+                 for row in session.scalars(select(QueueCall))}
+    assert ended == {"5.1": (True, False), "5.2": (True, True)}
+
+
 def test_the_desk_event_stream_sends_the_card_of_a_new_pop(desk_app, asterisk):
     client = _agent(desk_app)
     _queue_call(asterisk, "3.1", "13700000001", "claims")

@@ -35,7 +35,7 @@ def history(small_book) -> dict[str, int]:
     calls = [
         # unique id, queue, customer, outcome, joined (minutes after DAY1), wait s, talk s, agent
         ("a1", "general", c1, QueueOutcome.ANSWERED, 0, 10, 300, ann),  # c1 calls again within 7 days: not FCR
-        ("a2", "general", c2, QueueOutcome.ANSWERED, 30, 30, 200, ann),  # over the 20 s target; complaint filed
+        ("a2", "general", c2, QueueOutcome.ANSWERED, 30, 30, 200, ann),  # over 20 s; complaint; Ann transferred it
         ("a3", "vip", None, QueueOutcome.ANSWERED, 60, 5, 100, bob),  # unknown caller: not in FCR
         ("a4", "general", None, QueueOutcome.ABANDONED, 90, 3, None, None),  # short abandon: in no rate
         ("a5", "general", None, QueueOutcome.ABANDONED, 120, 40, None, None),
@@ -49,7 +49,7 @@ def history(small_book) -> dict[str, int]:
             session.add(QueueCall(unique_id=unique_id, queue=queue, customer_id=customer, outcome=outcome,
                                   joined_at=joined, answered_at=answered, left_at=joined + timedelta(seconds=wait),
                                   ended_at=answered + timedelta(seconds=talk) if answered else None,
-                                  wait_seconds=wait, agent_id=agent))
+                                  wait_seconds=wait, agent_id=agent, transferred=unique_id == "a2"))
         session.add(Complaint(ticket_no="2612000001", customer_id=c2, call_unique_id="a2",
                               subject=ComplaintSubject.SERVICE, due_at=DAY1 + timedelta(days=2)))
         # Ann: logged in at 08:00 local (before the period? no: 00:00 UTC is 08:00 local, in it), paused
@@ -134,7 +134,7 @@ def test_a_period_that_ends_before_it_starts_or_an_unknown_grouping_is_refused(d
     with pytest.raises(ValidationError, match="before it starts"):
         Period(date(2026, 12, 2), date(2026, 12, 1))
     with pytest.raises(ValidationError, match="group by one of"):
-        kpis.queue_kpis(PERIOD, "team")  # type: ignore[arg-type]
+        kpis.queue_kpis(PERIOD, "branch")  # type: ignore[arg-type]
 
 
 def test_the_report_shows_the_same_numbers_in_html_csv_and_the_spreadsheet(history, tmp_path) -> None:
@@ -151,8 +151,11 @@ def test_the_report_shows_the_same_numbers_in_html_csv_and_the_spreadsheet(histo
         paths[fmt] = Path(result.output.strip())
 
     rows = list(csv.reader(paths["csv"].read_text(encoding="utf-8").splitlines()))
-    title, header, general, vip, centre = rows
+    title, header, general, vip, centre, blank, spread_title, spread_header, *waits = rows[:5 + 3 + 7]
     assert title == ["inbound by queue"]
+    assert (blank, spread_title, spread_header) == ([], ["wait distribution"], ["seconds", "answered calls"])
+    assert waits == [["0 s-10 s", "1"], ["10 s-20 s", "1"], ["20 s-30 s", "1"], ["30 s-60 s", "1"],
+                     ["60 s-2 min", "0"], ["2 min-5 min", "0"], ["5 min+", "0"]]
     level = header.index("service level")
     assert (general[0], general[level], vip[level]) == ("general", "0.3333", "1.0000")
     assert (centre[0], centre[header.index("offered")], centre[level]) == ("centre", "5", "0.6000")  # 3 of 5
@@ -163,6 +166,8 @@ def test_the_report_shows_the_same_numbers_in_html_csv_and_the_spreadsheet(histo
     html = paths["html"].read_text(encoding="utf-8")
     assert "<td>general</td>" in html and "33.3%" in html and "60.0%" in html
     assert html.count('class="bar"') == 2 * 4  # two queues in each of the four charts
+    assert html.count('class="bucket"') == 7 + 7  # the wait and handle-time histograms
+    assert 'data-bucket="30 s-60 s" data-count="1"' in html
     assert 'class="centre-line"' in html
 
 
@@ -205,14 +210,14 @@ def test_the_demo_history_gives_the_same_figures_in_the_csv_the_html_report_and_
     assert sum(row.waits for row in expected.values()) > 200  # about 65 % of the calls reach a queue
     rows = list(csv.reader(csv_file.read_text(encoding="utf-8").splitlines()))
     header = rows[1]
-    for line in rows[2:-1]:
+    for line in rows[2:rows.index([]) - 1]:  # the groups, then the centre, then a blank line
         row = expected[line[0]]
         assert float(line[header.index("service level")]) == pytest.approx(row.service_level, abs=1e-4)
         assert int(line[header.index("answered")]) == row.answered
         cells = "".join(f"<td>{shown(c.value(row), c.kind)}</td>" for c in kpi_report.COLUMNS)
         assert f"<td>{row.key}</td>{cells}" in html.replace("\n", "")  # the same row in the file ...
         assert f"<td>{row.key}</td>{cells}" in console.replace("\n", "")  # ... and in the console
-    assert html.count("<svg") == 4 and console.count("<svg") == 4
+    assert html.count("<svg") == 4 + 2 and console.count("<svg") == 4 + 2  # four figures, two distributions
 
 
 def test_outbound_figures_per_campaign_and_day_from_the_attempts_dialled(history, small_book, tmp_path) -> None:
@@ -286,6 +291,32 @@ def test_by_agent_each_agent_has_a_scorecard_with_the_centre_beside_each_figure(
     assert "<tr><th>service level</th><td>50.0%</td><td>60.0%</td></tr>" in ann  # a1 within 20 s, a2 not
     assert "<tr><th>ASA s</th><td>20</td><td>16</td></tr>" in ann  # (10+30)/2 and (10+30+5+20)/4
     assert 'data-agent="(no agent)"' not in html
+
+
+def test_by_team_calls_count_for_the_answering_agents_team_and_transfers_are_over_answered(history) -> None:
+    from ivr.domain.users import set_team
+
+    set_team("ann", "north")  # Bob is in no team
+
+    by_team = {row.key: row for row in kpis.queue_kpis(PERIOD, "team")}
+
+    assert set(by_team) == {"north", "(no team)", "(no agent)"}
+    assert (by_team["north"].answered, by_team["north"].transferred) == (2, 1)  # a1, a2 (a2 transferred)
+    assert by_team["north"].transfer_rate == pytest.approx(1 / 2)
+    assert (by_team["(no team)"].answered, by_team["(no team)"].transfer_rate) == (2, 0.0)  # a3, a7
+    assert (by_team["(no agent)"].answered, by_team["(no agent)"].abandoned) == (0, 1)  # a4 short, a5
+    assert by_team["(no agent)"].transfer_rate is None  # nothing answered: no denominator
+
+
+def test_wait_and_handle_time_distributions_put_each_answered_call_in_one_bucket(history) -> None:
+    waits = kpis.wait_distribution(PERIOD)
+    handles = kpis.handle_time_distribution(PERIOD)
+
+    # Answered in the period: a1 10 s wait / 300 s talk, a2 30/200, a3 5/100, a7 20/1200 (lower bounds are in).
+    assert waits.counts == (1, 1, 1, 1, 0, 0, 0)
+    assert handles.counts == (0, 1, 1, 1, 0, 1, 0)
+    assert handles.labels == ("0 s-60 s", "60 s-2 min", "2 min-5 min", "5 min-10 min", "10 min-20 min",
+                              "20 min-30 min", "30 min+")
 
 
 def test_waits_at_the_same_instant_are_not_each_others_repeat_but_a_later_one_is(small_book) -> None:

@@ -155,4 +155,4 @@ def test_the_kpi_page_is_for_reviewers(app: Flask, calls) -> None:
 
     assert page.status_code == 200 and 'id="inbound"' in page.get_data(as_text=True)
     assert _client(app, "ann").get("/reports/kpi").status_code == 403
-    assert _client(app, "quality1").get("/reports/kpi?by=team").status_code == 400
+    assert _client(app, "quality1").get("/reports/kpi?by=branch").status_code == 400

@@ -122,8 +122,16 @@ def test_talk_ends_once_and_only_for_an_answered_call(small_book: SmallBook) -> 
     answered("u1", None, "PJSIP/agent1", 5, T0 + timedelta(seconds=5))
 
     assert talk_ended("u1", T0 + timedelta(minutes=3))
-    assert not talk_ended("u1", T0 + timedelta(minutes=4))
-    assert _wait("u1").ended_at == T0 + timedelta(minutes=3)
+    assert not talk_ended("u1", T0 + timedelta(minutes=4), transferred=True)
+    assert (_wait("u1").ended_at, _wait("u1").transferred) == (T0 + timedelta(minutes=3), False)
+
+
+def test_an_agent_who_passes_the_caller_on_is_counted_as_a_transfer(small_book: SmallBook) -> None:
+    joined("u1", GENERAL, STRANGER, T0)
+    answered("u1", None, "PJSIP/agent1", 5, T0 + timedelta(seconds=5))
+
+    assert talk_ended("u1", T0 + timedelta(minutes=2), transferred=True)
+    assert (_wait("u1").ended_at, _wait("u1").transferred) == (T0 + timedelta(minutes=2), True)
 
 
 # --- abandoned ---------------------------------------------------------------------------------------
@@ -271,6 +279,7 @@ def test_each_queues_day_counts_its_calls_and_the_service_level(small_book: Smal
     _ended_wait("g2", GENERAL, day + timedelta(hours=1), QueueOutcome.ANSWERED, 25)
     _ended_wait("g3", GENERAL, day + timedelta(hours=2), QueueOutcome.ABANDONED, 40)
     _ended_wait("g4", GENERAL, day + timedelta(hours=3), QueueOutcome.WAITING, 0)
+    _ended_wait("g5", GENERAL, day + timedelta(hours=3), QueueOutcome.ABANDONED, 4)  # short: in no side
     _ended_wait("c1", CLAIMS, day + timedelta(hours=4), QueueOutcome.ANSWERED, 20)  # just in time
     _ended_wait("v1", VIP, day + timedelta(hours=5), QueueOutcome.WAITING, 0)
     _ended_wait("before", GENERAL, day - timedelta(seconds=1), QueueOutcome.ANSWERED, 90)
@@ -281,8 +290,8 @@ def test_each_queues_day_counts_its_calls_and_the_service_level(small_book: Smal
     assert list(figures) == [CLAIMS, GENERAL, VIP]
     general, claims, vip = figures[GENERAL], figures[CLAIMS], figures[VIP]
     assert (general.offered, general.answered, general.abandoned, general.answered_in_time,
-            general.longest_answered_wait) == (4, 2, 1, 1, 25)
-    assert general.service_level == pytest.approx(1 / 3)
+            general.longest_answered_wait, general.short_abandons, general.waiting) == (5, 2, 1, 1, 25, 1, 1)
+    assert general.service_level == pytest.approx(1 / 3)  # g1 of g1, g2, g3: g4 still waits, g5 was short
     assert (claims.offered, claims.answered, claims.answered_in_time, claims.service_level) == (1, 1, 1, 1.0)
     assert (vip.offered, vip.answered, vip.abandoned, vip.service_level) == (1, 0, 0, None)
 

@@ -149,7 +149,7 @@ def test_the_kpi_reports_task_writes_yesterdays_and_last_weeks_reports_once(cele
     again = kpi_reports.delay().get(timeout=RESULT_TIMEOUT)["written"]
 
     names = sorted(Path(path).relative_to(tmp_path / "reports").as_posix() for path in first)
-    assert len(names) == 2 * 3 * 3  # daily and weekly; by agent, queue and campaign; html, csv and xlsx
+    assert len(names) == 2 * 4 * 3  # daily and weekly; by agent, team, queue and campaign; html, csv and xlsx
     assert all(name.startswith(("daily/kpi-", "weekly/kpi-")) for name in names)
     assert again == []  # written once
     settings = get_settings().replace(broker_url=f"sqla+sqlite:///{tmp_path / 'b.db'}")

@@ -41,6 +41,22 @@ def test_set_password_and_deactivate(database_url: str) -> None:
     assert CliRunner().invoke(main, ["users", "set-password", "nobody"], input="second password\n" * 2).exit_code == 1
 
 
+def test_a_team_is_set_at_creation_or_later_and_a_bad_one_is_refused(database_url: str) -> None:
+    added = CliRunner().invoke(main, ["users", "add", "agent7", "--role", "agent", "--team", " North "],
+                               input="long enough pw\nlong enough pw\n")
+    assert added.exit_code == 0, added.output
+    assert [user.team for user in users.list_users()] == ["North"]
+
+    moved = CliRunner().invoke(main, ["users", "set-team", "agent7", "South"])
+    bad = CliRunner().invoke(main, ["users", "set-team", "agent7", "x" * 65])
+    unknown = CliRunner().invoke(main, ["users", "set-team", "nobody", "South"])
+
+    assert moved.exit_code == 0 and "South" in CliRunner().invoke(main, ["users", "list"]).output
+    assert bad.exit_code == 1 and "at most 64" in bad.output
+    assert unknown.exit_code == 1 and "no console user nobody" in unknown.output
+    assert [user.team for user in users.list_users()] == ["South"]
+
+
 def test_web_refuses_to_start_with_the_development_secret_key() -> None:
     previous = get_settings()
     set_settings(previous.replace(web_secret_key=load_settings({}).web_secret_key))

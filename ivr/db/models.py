@@ -514,6 +514,7 @@ class ConsoleUser(Base):
     active: Mapped[bool] = mapped_column(default=True)
     # the PJSIP endpoint of the user's softphone, e.g. agent1: where their screen pops go
     sip_endpoint: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    team: Mapped[str] = mapped_column(String(64), default="", server_default="")  # KPIs by team; "" none
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)  # wrong passwords since the last success
@@ -585,6 +586,8 @@ class QueueCall(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", name="fk_queue_calls_agent"),
                                                  nullable=True)
     agent_interface: Mapped[str] = mapped_column(String(80), default="")
+    # The agent passed the caller on (AgentComplete Reason: transfer): the transfer rate's numerator
+    transferred: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class ScreenPop(Base):

@@ -40,6 +40,7 @@ class DemoConsoleUser:
     display_name: str
     role: ConsoleRole
     sip_endpoint: str | None
+    team: str = ""
 
     @property
     def password(self) -> str:
@@ -47,10 +48,10 @@ class DemoConsoleUser:
         return f"{self.username}-demo"
 
 
-# One per role; agent1 and agent2 are the sandbox's PJSIP agent endpoints.
+# One per role; agent1 and agent2 are the sandbox's PJSIP agent endpoints, each in a team of their own.
 DEMO_CONSOLE_USERS = (
-    DemoConsoleUser("agent1", "Li Na", ConsoleRole.AGENT, "agent1"),
-    DemoConsoleUser("agent2", "Zhang Wei", ConsoleRole.AGENT, "agent2"),
+    DemoConsoleUser("agent1", "Li Na", ConsoleRole.AGENT, "agent1", "service"),
+    DemoConsoleUser("agent2", "Zhang Wei", ConsoleRole.AGENT, "agent2", "renewals"),
     DemoConsoleUser("quality1", "Wang Fang", ConsoleRole.QUALITY, None),
     DemoConsoleUser("supervisor1", "Chen Jie", ConsoleRole.SUPERVISOR, None),
     DemoConsoleUser("admin1", "Liu Yang", ConsoleRole.ADMIN, None),

@@ -84,13 +84,14 @@ def _one_call(rows: DayRows, number: int, opening: datetime, agent_ids: list[int
     outcome = QueueOutcome.ANSWERED if fate < 0.9 else QueueOutcome.ABANDONED
     answered = _utc(joined + timedelta(seconds=wait)) if outcome is QueueOutcome.ANSWERED else None
     talk = int(rng.lognormvariate(5.3, 0.5))
+    transferred = answered is not None and rng.random() < 0.06  # the agent passed the caller on
     rows.queue_calls.append({"id": number, "unique_id": unique_id, "queue": rng.choices(QUEUES, QUEUE_WEIGHTS)[0],
                              "number": "", "customer_id": customer, "joined_at": _utc(joined),
                              "outcome": outcome, "answered_at": answered,
                              "left_at": _utc(joined + timedelta(seconds=wait)),
                              "ended_at": _utc(joined + timedelta(seconds=wait + talk)) if answered else None,
                              "wait_seconds": wait, "agent_id": rng.choice(agent_ids) if answered and agent_ids else None,
-                             "agent_interface": ""})
+                             "agent_interface": "", "transferred": transferred})
     if answered and rng.random() < 0.03:
         rows.complaints.append({"ticket_no": f"H{number:09d}"[-10:], "customer_id": customer,
                                 "call_unique_id": unique_id, "subject": ComplaintSubject.SERVICE,

@@ -12,6 +12,7 @@ and period its wait began in, even when it ends after midnight.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal
@@ -27,13 +28,18 @@ from ivr.domain.campaigns import KEY_AGENT, KEY_REMIND_LATER, KEY_STOP_CALLING, 
 from ivr.db.session import session_scope
 from ivr.domain.errors import ValidationError
 
-__all__ = ["AgentTime", "Containment", "Grouping", "OutboundKpis", "Period", "QueueKpis", "agent_time",
-           "ivr_containment", "outbound_kpis", "queue_kpis", "ratio"]
+__all__ = ["AgentTime", "Containment", "Distribution", "Grouping", "OutboundKpis", "Period", "QueueKpis", "agent_time",
+           "handle_time_distribution", "ivr_containment", "outbound_kpis", "queue_kpis", "ratio",
+           "wait_distribution"]
 
-Grouping = Literal["agent", "queue", "day", "week", "month", "campaign"]
-GROUPINGS: tuple[Grouping, ...] = ("agent", "queue", "day", "week", "month", "campaign")
+Grouping = Literal["agent", "team", "queue", "day", "week", "month", "campaign"]
+GROUPINGS: tuple[Grouping, ...] = ("agent", "team", "queue", "day", "week", "month", "campaign")
 TIME_GROUPINGS: tuple[Grouping, ...] = ("day", "week", "month")  # weeks start on Monday
-INBOUND_GROUPINGS: tuple[Grouping, ...] = ("agent", "queue", *TIME_GROUPINGS)
+INBOUND_GROUPINGS: tuple[Grouping, ...] = ("agent", "team", "queue", *TIME_GROUPINGS)
+NO_AGENT, NO_TEAM = "(no agent)", "(no team)"
+# Distribution buckets: each is [lower, next lower) in seconds, the last open-ended.
+WAIT_BUCKETS = (0, 10, 20, 30, 60, 120, 300)
+HANDLE_BUCKETS = (0, 60, 120, 300, 600, 1200, 1800)
 OUTBOUND_GROUPINGS: tuple[Grouping, ...] = ("campaign", *TIME_GROUPINGS)
 SHORT_ABANDON_SECONDS = 5  # a caller who hangs up sooner was never really offered to an agent
 REPEAT_CONTACT_DAYS = 7  # first-call resolution: no call back by the same customer within this
@@ -87,6 +93,7 @@ class QueueKpis:
     known_answered: int = 0  # answered calls of a recognised customer (FCR's denominator)
     resolved_first_time: int = 0  # ... with no call from that customer in the next REPEAT_CONTACT_DAYS
     complaints: int = 0  # complaints filed on an answered call
+    transferred: int = 0  # answered calls the agent passed on to someone else (AgentComplete: transfer)
 
     @property
     def offered(self) -> int:
@@ -115,6 +122,28 @@ class QueueKpis:
     @property
     def complaint_rate(self) -> float | None:
         return ratio(self.complaints, self.answered)
+
+    @property
+    def transfer_rate(self) -> float | None:
+        return ratio(self.transferred, self.answered)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """How many answered calls fell in each bucket of a duration: ``counts[i]`` in
+    [``bounds[i]``, ``bounds[i + 1]``) seconds, the last bucket open-ended."""
+
+    name: str
+    bounds: tuple[int, ...]
+    counts: tuple[int, ...]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """"0-10 s" ... "300 s+" (minutes from 120 s up, so handle times read naturally)."""
+        def text(seconds: int) -> str:
+            return f"{seconds // 60} min" if seconds >= 120 and seconds % 60 == 0 else f"{seconds} s"
+        edges = [text(b) for b in self.bounds]
+        return tuple([f"{a}-{b}" for a, b in zip(edges, edges[1:])] + [f"{edges[-1]}+"])
 
 
 @dataclass(frozen=True)
@@ -209,7 +238,7 @@ def queue_kpis(period: Period, by: Grouping) -> list[QueueKpis]:
         w = QueueCall
         following = literal_column(NEXT_WAIT)
         waits = (select(w.unique_id, w.queue, w.agent_id, w.customer_id, w.joined_at, w.outcome, w.wait_seconds,
-                        w.answered_at, w.ended_at, following.label("next_joined"))
+                        w.answered_at, w.ended_at, w.transferred, following.label("next_joined"))
                  .where(w.joined_at >= period.start, w.joined_at < period.end).subquery("waits"))
         q = waits.c
         span = timedelta(days=REPEAT_CONTACT_DAYS)
@@ -218,14 +247,14 @@ def queue_kpis(period: Period, by: Grouping) -> list[QueueKpis]:
                        and_(q.next_joined > q.joined_at, _within(session, q.next_joined, q.joined_at, span))),
                       else_=exists().where(later.customer_id == q.customer_id, later.joined_at >= period.end,
                                            _within(session, later.joined_at, q.joined_at, span)))
-        key = _group_key(session, by, q.joined_at, q.queue, q.agent_id)
+        team = aliased(ConsoleUser, name="team_of")
+        key = _group_key(session, by, q.joined_at, q.queue, q.agent_id, team.team)
         wait = func.coalesce(q.wait_seconds, 0)
         answered = q.outcome == QueueOutcome.ANSWERED
         short = and_(q.outcome == QueueOutcome.ABANDONED, wait < SHORT_ABANDON_SECONDS)
         talked = and_(answered, q.ended_at.is_not(None))
         complained = q.unique_id.in_(select(Complaint.call_unique_id).where(Complaint.call_unique_id.is_not(None)))
-        rows = session.execute(
-            select(key.label("key"), func.count().label("waits"), _count(short).label("short_abandons"),
+        grouped = (select(key.label("key"), func.count().label("waits"), _count(short).label("short_abandons"),
                    _count(answered).label("answered"),
                    _count(and_(q.outcome == QueueOutcome.ABANDONED, wait >= SHORT_ABANDON_SECONDS)).label("abandoned"),
                    _count(and_(answered, wait <= target)).label("answered_in_target"),
@@ -236,9 +265,12 @@ def queue_kpis(period: Period, by: Grouping) -> list[QueueKpis]:
                    _count(and_(answered, q.customer_id.is_not(None))).label("known_answered"),
                    _count(and_(answered, q.customer_id.is_not(None), ~func.coalesce(repeat, False)))
                    .label("resolved_first_time"),
-                   _count(and_(answered, complained)).label("complaints"))
-            .where(q.joined_at < period.end)
-            .group_by(key).order_by(key)).mappings().all()
+                   _count(and_(answered, complained)).label("complaints"),
+                   _count(and_(answered, q.transferred)).label("transferred"))
+                   .where(q.joined_at < period.end).group_by(key).order_by(key))
+        if by == "team":
+            grouped = grouped.select_from(waits).outerjoin(team, team.id == q.agent_id)
+        rows = session.execute(grouped).mappings().all()
         names = _agent_names(session) if by == "agent" else {}
     return [QueueKpis(**{**_numbers(row), "key": _label(row["key"], by, names)}) for row in rows]
 
@@ -285,6 +317,34 @@ def agent_time(period: Period) -> list[AgentTime]:
 
 def _scripted(found: tuple[int, float] | None) -> tuple[int, float | None]:
     return (0, None) if found is None else (int(found[0]), float(found[1]))
+
+
+def wait_distribution(period: Period) -> Distribution:
+    """Answered calls of ``period`` by how long they waited in the queue (the spread behind ASA)."""
+    return _distribution(period, "wait", WAIT_BUCKETS, lambda session: func.coalesce(QueueCall.wait_seconds, 0),
+                         QueueCall.outcome == QueueOutcome.ANSWERED)
+
+
+def handle_time_distribution(period: Period) -> Distribution:
+    """Answered calls of ``period`` whose talk has ended, by talk time (the spread behind AHT)."""
+    return _distribution(period, "handle time", HANDLE_BUCKETS,
+                         lambda session: _epoch(session, QueueCall.ended_at) - _epoch(session, QueueCall.answered_at),
+                         and_(QueueCall.outcome == QueueOutcome.ANSWERED, QueueCall.ended_at.is_not(None)))
+
+
+def _distribution(period: Period, name: str, bounds: tuple[int, ...],
+                  seconds: Callable[[Session], ColumnElement[Any]], which: ColumnElement[bool]) -> Distribution:
+    """One GROUP BY over a bucket number worked out in SQL, on whole seconds (SQLite's epoch
+    arithmetic gives 299.99999 for five minutes)."""
+    with session_scope() as session:
+        duration = func.round(seconds(session))
+        bucket = case(*((duration < upper, index) for index, upper in enumerate(bounds[1:])),
+                      else_=len(bounds) - 1)
+        found = dict(session.execute(
+            select(bucket, func.count())
+            .where(which, QueueCall.joined_at >= period.start, QueueCall.joined_at < period.end)
+            .group_by(bucket)).all())
+    return Distribution(name, bounds, tuple(int(found.get(index, 0)) for index in range(len(bounds))))
 
 
 def ivr_containment(period: Period) -> list[Containment]:
@@ -355,13 +415,17 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.sum(case((condition, 1), else_=0))
 
 
-def _group_key(session: Session, by: Grouping, moment: Any, queue: Any, agent_id: Any) -> ColumnElement[Any]:
+def _group_key(session: Session, by: Grouping, moment: Any, queue: Any, agent_id: Any,
+               team: Any) -> ColumnElement[Any]:
+    """The team is the answering agent's team now (console_users.team), NULL for no agent."""
     if by not in INBOUND_GROUPINGS:
         raise ValidationError(f"group by one of {', '.join(INBOUND_GROUPINGS)}, not {by!r}", "invalid_grouping")
     if by in TIME_GROUPINGS:
         return _day(session, moment, by)
     if by == "queue":
         return queue
+    if by == "team":
+        return team
     return agent_id
 
 
@@ -371,7 +435,9 @@ def _agent_names(session: Session) -> dict[int, str]:
 
 def _label(key: Any, by: Grouping, names: dict[int, str]) -> str:
     if by == "agent":
-        return "(no agent)" if key is None else names.get(key, str(key))
+        return NO_AGENT if key is None else names.get(key, str(key))
+    if by == "team":
+        return NO_AGENT if key is None else key or NO_TEAM
     return _key_text(key, by)
 
 

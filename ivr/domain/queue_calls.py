@@ -21,6 +21,7 @@ from ivr.db.models import Call, QueueCall, QueueOutcome
 from ivr.db.session import session_scope
 from ivr.domain import callbacks, phones
 from ivr.domain.callers import identify_by_phone
+from ivr.domain.kpis import SHORT_ABANDON_SECONDS, ratio
 
 __all__ = ["AbandonOutcome", "QueueDay", "QueueOutcome", "abandoned", "answered", "callers_waiting", "joined",
            "lost_unless_waiting", "queue_day", "served_since", "talk_ended"]
@@ -39,20 +40,21 @@ class AbandonOutcome:
 
 @dataclass(frozen=True)
 class QueueDay:
-    """One queue's figures for a day: calls that joined it and how their waits ended."""
+    """One queue's figures for a day so far: calls that joined it and how their waits ended."""
 
     queue: str
-    offered: int
+    offered: int  # every wait that began (the KPIs' "waits")
     answered: int
-    abandoned: int
+    abandoned: int  # hung up waiting after SHORT_ABANDON_SECONDS
     answered_in_time: int  # answered within service_level_seconds
     longest_answered_wait: int  # seconds
+    short_abandons: int = 0  # hung up sooner: in neither side of the service level (docs/kpis.md)
+    waiting: int = 0  # still waiting: not yet in the service level
 
     @property
     def service_level(self) -> float | None:
-        """Answered in time over answered plus abandoned; None before any call ends its wait."""
-        ended = self.answered + self.abandoned
-        return None if ended == 0 else self.answered_in_time / ended
+        """The KPI's service level (docs/kpis.md) over the waits that have ended; None before any has."""
+        return ratio(self.answered_in_time, self.offered - self.short_abandons - self.waiting)
 
 
 def joined(unique_id: str, queue: str, number: str, now: datetime) -> bool:
@@ -79,11 +81,13 @@ def answered(unique_id: str, agent_id: int | None, interface: str, wait_seconds:
                   agent_interface=interface[:80])
 
 
-def talk_ended(unique_id: str, now: datetime) -> bool:
+def talk_ended(unique_id: str, now: datetime, transferred: bool = False) -> bool:
+    """The agent's part of an answered call ended, hung up or ``transferred`` by the agent to someone
+    else (the transfer rate's numerator); False if it had ended already or was never answered."""
     with session_scope() as session:
         result = session.execute(update(QueueCall).where(
             QueueCall.unique_id == unique_id, QueueCall.outcome == QueueOutcome.ANSWERED,
-            QueueCall.ended_at.is_(None)).values(ended_at=now))
+            QueueCall.ended_at.is_(None)).values(ended_at=now, transferred=transferred))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -134,17 +138,20 @@ def queue_day(start: datetime, end: datetime) -> list[QueueDay]:
     """Per queue, the calls that joined in [start, end) and how their waits ended."""
     in_time = get_settings().service_level_seconds
     is_answered = QueueCall.outcome == QueueOutcome.ANSWERED
+    is_abandoned = QueueCall.outcome == QueueOutcome.ABANDONED
+    short = and_(is_abandoned, func.coalesce(QueueCall.wait_seconds, 0) < SHORT_ABANDON_SECONDS)
     query = (select(QueueCall.queue, func.count(),
                     func.sum(case((is_answered, 1), else_=0)),
-                    func.sum(case((QueueCall.outcome == QueueOutcome.ABANDONED, 1), else_=0)),
+                    func.sum(case((and_(is_abandoned, ~short), 1), else_=0)),
                     func.sum(case((and_(is_answered, QueueCall.wait_seconds <= in_time), 1), else_=0)),
-                    func.max(case((is_answered, QueueCall.wait_seconds), else_=0)))
+                    func.max(case((is_answered, QueueCall.wait_seconds), else_=0)),
+                    func.sum(case((short, 1), else_=0)),
+                    func.sum(case((QueueCall.outcome == QueueOutcome.WAITING, 1), else_=0)))
              .where(QueueCall.joined_at >= start, QueueCall.joined_at < end)
              .group_by(QueueCall.queue).order_by(QueueCall.queue))
     with session_scope() as session:
-        return [QueueDay(queue, offered, int(answered or 0), int(abandoned or 0), int(in_time_count or 0),
-                         int(longest or 0))
-                for queue, offered, answered, abandoned, in_time_count, longest in session.execute(query)]
+        return [QueueDay(queue, offered, *(int(count or 0) for count in counts))
+                for queue, offered, *counts in session.execute(query)]
 
 
 def _leave(unique_id: str, outcome: QueueOutcome, now: datetime, wait_seconds: int, **values: object) -> bool:

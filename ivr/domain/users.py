@@ -38,6 +38,7 @@ _SCRYPT_MAXMEM = 64 * 1024 * 1024
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # A PJSIP endpoint name as Asterisk dials it (PJSIP/<name>): it reaches AMI actions and Dial().
 SIP_ENDPOINT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # use fullmatch
+TEAM_MAX_LENGTH = 64
 
 
 class LoginOutcome(str, enum.Enum):
@@ -56,6 +57,7 @@ class ConsoleUserView:
     active: bool
     sip_endpoint: str | None
     last_login_at: datetime | None
+    team: str  # "" when in none; the KPIs' team grouping
     # Changes whenever the password does: a session made before a password change is ended by it.
     credential_stamp: str
 
@@ -68,7 +70,7 @@ class LoginResult:
 
 
 def create_user(username: str, display_name: str, role: ConsoleRole, password: str,
-                sip_endpoint: str | None = None) -> ConsoleUserView:
+                sip_endpoint: str | None = None, team: str = "") -> ConsoleUserView:
     """A new, active console user; ``username_taken`` if the name (any case) is in use."""
     username = _checked_username(username)
     password_hash = hash_password(_checked_password(password))
@@ -77,7 +79,7 @@ def create_user(username: str, display_name: str, role: ConsoleRole, password: s
             raise ValidationError(f"there is already a console user {username}", "username_taken")
         user = ConsoleUser(username=username, display_name=display_name.strip() or username, role=role,
                            password_hash=password_hash, active=True, sip_endpoint=_checked_endpoint(sip_endpoint),
-                           failed_logins=0)
+                           team=_checked_team(team), failed_logins=0)
         session.add(user)
         session.flush()
         return _view(user)
@@ -92,8 +94,22 @@ def _checked_endpoint(sip_endpoint: str | None) -> str | None:
     return sip_endpoint
 
 
+def _checked_team(team: str) -> str:
+    team = team.strip()
+    if len(team) > TEAM_MAX_LENGTH or not team.isprintable():
+        raise ValidationError(f"team {team[:40]!r}: at most {TEAM_MAX_LENGTH} printable characters", "invalid_team")
+    return team
+
+
+def set_team(username: str, team: str) -> None:
+    """Put the user in ``team`` ("" for none); their calls count for it in the KPIs from then on
+    and, as the team is read when a report is made, for past periods too (docs/kpis.md)."""
+    with session_scope() as session:
+        _existing(session, username).team = _checked_team(team)
+
+
 def put_user(username: str, display_name: str, role: ConsoleRole, password: str,
-             sip_endpoint: str | None = None) -> ConsoleUserView:
+             sip_endpoint: str | None = None, team: str = "") -> ConsoleUserView:
     """Create the user, or bring an existing one back to exactly these values, active and unlocked.
 
     For demo data, which must be the same after every run; people are managed with
@@ -105,6 +121,7 @@ def put_user(username: str, display_name: str, role: ConsoleRole, password: str,
         user = _find(session, username) or ConsoleUser(username=username)
         session.add(user)
         user.display_name, user.role, user.sip_endpoint = display_name, role, _checked_endpoint(sip_endpoint)
+        user.team = _checked_team(team)
         user.password_hash, user.active, user.failed_logins, user.locked_until = password_hash, True, 0, None
         session.flush()
         return _view(user)
@@ -226,4 +243,4 @@ def _view(user: ConsoleUser) -> ConsoleUserView:
     stamp = hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
     return ConsoleUserView(id=user.id, username=user.username, display_name=user.display_name, role=user.role,
                            active=user.active, sip_endpoint=user.sip_endpoint, last_login_at=user.last_login_at,
-                           credential_stamp=stamp)
+                           team=user.team or "", credential_stamp=stamp)

@@ -1,4 +1,4 @@
-"""The KPI report of a period, grouped by agent, queue or day, as HTML (with charts), CSV or XLSX.
+"""The KPI report of a period, grouped by agent, team, queue or day, as HTML (with charts), CSV or XLSX.
 
 Every number comes from ``ivr.domain.kpis``; this module only lays them out.
 The centre's row is the same definitions over every group's counts summed
@@ -45,6 +45,8 @@ COLUMNS = (
     Column("AHT s", lambda k: k.average_handle_time, "seconds"),
     Column("FCR", lambda k: k.first_call_resolution, "rate"),
     Column("complaint rate", lambda k: k.complaint_rate, "rate"),
+    Column("transfers", lambda k: k.transferred, "count"),
+    Column("transfer rate", lambda k: k.transfer_rate, "rate"),
 )
 OUTBOUND_COLUMNS = (
     Column("outbound calls", lambda k: k.dialled, "count"),
@@ -77,6 +79,7 @@ class KpiReport:
     agents: list[kpis.AgentTime]
     containment: list[kpis.Containment]
     made_at: datetime
+    distributions: list[kpis.Distribution]  # of the answered calls' waits and handle times (inbound)
 
     def table(self, name: str) -> Table | None:
         return next((table for table in self.tables if table.name == name), None)
@@ -92,8 +95,10 @@ def build(period: Period, by: Grouping) -> KpiReport:
         rows = kpis.outbound_kpis(period, by)
         tables.append(Table("outbound", OUTBOUND_COLUMNS, ("contact rate", "appointment rate", "refusal rate",
                                                            "abandoned rate"), rows, summed(rows, kpis.OutboundKpis)))
+    spreads = [kpis.wait_distribution(period), kpis.handle_time_distribution(period)] \
+        if by in kpis.INBOUND_GROUPINGS else []
     return KpiReport(period, by, tables, kpis.agent_time(period) if by == "agent" else [],
-                     kpis.ivr_containment(period) if by == "day" else [], datetime.now(timezone.utc))
+                     kpis.ivr_containment(period) if by == "day" else [], datetime.now(timezone.utc), spreads)
 
 
 def summed(rows: list[Any], kind: type) -> Any:
@@ -139,6 +144,11 @@ def as_csv(report: KpiReport) -> str:
         writer.writerow([report.by, *(column.header for column in table.columns)])
         for row in [*table.rows, table.centre]:
             writer.writerow([row.key, *(_raw(column.value(row)) for column in table.columns)])
+    for spread in report.distributions:
+        writer.writerow([])
+        writer.writerow([f"{spread.name} distribution"])
+        writer.writerow(["seconds", "answered calls"])
+        writer.writerows(zip(spread.labels, spread.counts))
     return out.getvalue()
 
 
@@ -162,6 +172,11 @@ def as_xlsx(report: KpiReport) -> bytes:
         for agent in report.agents:
             times.append([agent.key, agent.online_seconds, agent.paused_seconds, agent.talk_seconds, agent.occupancy,
                           agent.script_adherence, agent.scored_calls])
+    for spread in report.distributions:
+        sheet = book.create_sheet(f"{spread.name} distribution")
+        sheet.append(["seconds", "answered calls"])
+        for row in zip(spread.labels, spread.counts):
+            sheet.append(list(row))
     if report.containment:
         days = book.create_sheet("ivr containment")
         days.append(["day", "ivr calls", "self-served", "containment"])
@@ -178,8 +193,10 @@ def as_html(report: KpiReport) -> str:
 
 
 def charts(report: KpiReport) -> list[Markup]:
-    """One horizontal bar chart (inline SVG) per headline figure: a bar per group, the centre marked."""
-    return [_svg(report.by, table, header) for table in report.tables for header in table.charted]
+    """One horizontal bar chart (inline SVG) per headline figure, a bar per group with the centre marked
+    (by day, week or month: the trend); then a histogram per distribution."""
+    return [*(_svg(report.by, table, header) for table in report.tables for header in table.charted),
+            *(_histogram(spread) for spread in report.distributions)]
 
 
 def tables_html(report: KpiReport) -> Markup:
@@ -214,7 +231,7 @@ def _scorecards(table: Table) -> str:
     """One card per agent: each figure with the centre's beside it."""
     cards = []
     for row in table.rows:
-        if row.key == "(no agent)":
+        if row.key == kpis.NO_AGENT:
             continue
         lines = "".join(f"<tr><th>{escape(c.header)}</th><td>{escape(shown(c.value(row), c.kind))}</td>"
                         f"<td>{escape(shown(c.value(table.centre), c.kind))}</td></tr>" for c in table.columns)
@@ -251,6 +268,28 @@ def _svg(by: str, table: Table, header: str) -> Markup:
         x = LABEL_WIDTH + BAR_WIDTH * centre / top
         parts.append(f'<line class="centre-line" x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height}" stroke="#d83b3b" '
                      'stroke-width="2"></line>')
+    parts.append("</svg></figure>")
+    return Markup("".join(parts))
+
+
+COLUMN_WIDTH, HISTOGRAM_HEIGHT = 44, 150
+
+
+def _histogram(spread: kpis.Distribution) -> Markup:
+    """Vertical bars, one per bucket, each with its count above and its bucket below."""
+    top = max(spread.counts + (1,))
+    width = COLUMN_WIDTH * len(spread.counts)
+    parts = [f'<figure class="chart histogram" data-chart="{escape(spread.name)} distribution"><figcaption>'
+             f'{escape(spread.name.capitalize())} of answered calls ({sum(spread.counts)})</figcaption>'
+             f'<svg width="{width}" height="{HISTOGRAM_HEIGHT + 40}" role="img" '
+             f'aria-label="{escape(spread.name)} distribution">']
+    for index, (label, count) in enumerate(zip(spread.labels, spread.counts)):
+        x, height = COLUMN_WIDTH * index, HISTOGRAM_HEIGHT * count / top
+        y = 14 + HISTOGRAM_HEIGHT - height
+        parts.append(f'<rect class="bucket" x="{x + 4}" y="{y:.1f}" width="{COLUMN_WIDTH - 8}" height="{height:.1f}" '
+                     f'fill="#3b7dd8" data-bucket="{escape(label)}" data-count="{count}"></rect>'
+                     f'<text x="{x + 4}" y="{y - 2:.1f}">{count}</text>'
+                     f'<text x="{x + 2}" y="{HISTOGRAM_HEIGHT + 30}" font-size="9">{escape(label)}</text>')
     parts.append("</svg></figure>")
     return Markup("".join(parts))
 

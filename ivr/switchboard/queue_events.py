@@ -53,7 +53,9 @@ class QueueEvents:
         self._pop(agent_id, unique_id, event.get("CallerIDNum", "") or "", routing_name(event["Queue"]))
 
     def agent_completed(self, event: AmiMessage) -> None:
-        queue_calls.talk_ended(event["Uniqueid"], self._clock())
+        """Reason is who ended the agent's part: caller, agent, or transfer (app_queue's AgentComplete)."""
+        transferred = (event.get("Reason") or "").lower() == "transfer"
+        queue_calls.talk_ended(event["Uniqueid"], self._clock(), transferred)
 
     def caller_abandoned(self, event: AmiMessage) -> None:
         unique_id = event["Uniqueid"]

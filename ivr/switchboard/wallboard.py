@@ -66,7 +66,8 @@ def build_wallboard(snapshots: list[QueueSnapshot] | None, now: datetime) -> Wal
     phones = {m.interface: m.status for s in snapshots or [] for m in s.members}
     total = QueueDay("all", *(sum(getattr(day, field) for day in days.values())
                               for field in ("offered", "answered", "abandoned", "answered_in_time")),
-                     max((day.longest_answered_wait for day in days.values()), default=0))
+                     max((day.longest_answered_wait for day in days.values()), default=0),
+                     *(sum(getattr(day, field) for day in days.values()) for field in ("short_abandons", "waiting")))
     return Wallboard(now, snapshots is not None, lines,
                      tuple(_agent_line(agent, phones) for agent in agent_states.agents()),
                      total.answered, total.abandoned, total.service_level, settings.service_level_seconds)

@@ -1,7 +1,7 @@
 """Scheduled KPI reports: beat runs ``kpi_reports`` hourly; it writes what is missing.
 
 Yesterday's daily report and the last full week's (Monday to Sunday, the
-centre's days) by agent, queue and campaign, as HTML, CSV and XLSX under
+centre's days) by agent, team, queue and campaign, as HTML, CSV and XLSX under
 ``reports_dir``/daily and /weekly. A report already written is not written
 again, so a late, repeated or redelivered run does no harm and a beat that was
 down catches up on its next run.
@@ -22,7 +22,7 @@ from ivr.reporting.kpi_report import FORMATS, build, report_path, write
 from ivr.tasks import KPI_REPORTS
 
 log = logging.getLogger(__name__)
-BY = ("agent", "queue", "campaign")
+BY = ("agent", "team", "queue", "campaign")
 
 
 def due_periods(today: date) -> dict[str, Period]:
