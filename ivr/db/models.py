@@ -760,7 +760,8 @@ class RecordingStatus(str, enum.Enum):
 
 class TranscriptionStatus(str, enum.Enum):
     WAITING = "waiting"  # the recording is not complete yet
-    PENDING = "pending"
+    PENDING = "pending"  # complete, not yet handed to the broker (it was down, say)
+    QUEUED = "queued"  # its task is with the broker
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"  # with a reason code and message; the recording is kept

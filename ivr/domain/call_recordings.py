@@ -37,6 +37,7 @@ from ivr.domain.errors import NotFound, ValidationError
 
 __all__ = ["CALLS_FOLDER", "CollectCounts", "FileProblem", "PauseView", "RecordingFiles", "TurnRecord",
            "claim_transcription", "collect", "fail_transcription", "files_of", "get_recording", "latest_recordings",
+           "mark_queued",
            "pause_recording", "pauses_of", "pending_transcriptions", "purge_expired", "resume_recording", "retention_years", "save_transcript", "search_transcripts",
            "set_legal_hold", "transcript_of", "verify_recordings", "wav_closed"]
 
@@ -374,18 +375,32 @@ class TurnRecord:
     words: list[tuple[str, float, float, float]]
 
 
-def pending_transcriptions(limit: int = 1000) -> list[int]:
+_NOT_TRANSCRIBED = (TranscriptionStatus.PENDING, TranscriptionStatus.QUEUED)
+
+
+def pending_transcriptions(limit: int = 1000, queued: bool = True) -> list[int]:
+    """Complete recordings waiting for their transcript, oldest first; ``queued=False``: only those whose
+    task has not reached the broker yet."""
+    waiting = _NOT_TRANSCRIBED if queued else (TranscriptionStatus.PENDING,)
     with session_scope() as session:
         return list(session.scalars(select(CallRecording.id).where(
-            CallRecording.transcription_status == TranscriptionStatus.PENDING).order_by(CallRecording.id).limit(limit)))
+            CallRecording.transcription_status.in_(waiting)).order_by(CallRecording.id).limit(limit)))
+
+
+def mark_queued(recording_id: int) -> None:
+    """pending -> queued once its task is with the broker (a worker may have claimed it already: left as is)."""
+    with session_scope() as session:
+        session.execute(update(CallRecording).where(
+            CallRecording.id == recording_id, CallRecording.transcription_status == TranscriptionStatus.PENDING)
+            .values(transcription_status=TranscriptionStatus.QUEUED).execution_options(synchronize_session=False))
 
 
 def claim_transcription(recording_id: int) -> bool:
-    """pending (or failed, to try again) -> running, for one worker only: one conditional UPDATE."""
+    """pending or queued (or failed, to try again) -> running, for one worker only: one conditional UPDATE."""
     with session_scope() as session:
         return session.execute(update(CallRecording).where(
             CallRecording.id == recording_id, CallRecording.status == RecordingStatus.COMPLETE,
-            CallRecording.transcription_status.in_([TranscriptionStatus.PENDING, TranscriptionStatus.FAILED]))
+            CallRecording.transcription_status.in_([*_NOT_TRANSCRIBED, TranscriptionStatus.FAILED]))
             .values(transcription_status=TranscriptionStatus.RUNNING, transcription_error="")
             .execution_options(synchronize_session=False)).rowcount == 1
 

@@ -27,7 +27,7 @@ from typing import Any
 from celery import Celery
 
 from ivr.config import Settings, get_settings
-from ivr.tasks.broker import broker_options, ensure_local_folders, result_options
+from ivr.tasks.broker import PUBLISH_RETRY_POLICY, broker_options, ensure_local_folders, result_options
 
 __all__ = ["TASK_MODULES", "beat_schedule", "create_celery", "get_celery"]
 
@@ -86,6 +86,7 @@ def create_celery(settings: Settings | None = None) -> Celery:
         task_time_limit=settings.task_time_limit,
         task_soft_time_limit=max(1, settings.task_time_limit - SOFT_LIMIT_MARGIN_SECONDS),
         broker_connection_retry_on_startup=True,
+        task_publish_retry_policy=PUBLISH_RETRY_POLICY,
         # Our logging (ivr.logs, configured by the ivr command) stays in charge.
         worker_hijack_root_logger=False,
         timezone="UTC", enable_utc=True,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from kombu.exceptions import KombuError
+from kombu.exceptions import KombuError, OperationalError
 from kombu.transport import sqlalchemy as kombu_sqla
 from sqlalchemy import Engine, create_engine
 
@@ -27,6 +27,10 @@ SQL_BROKER_PREFIXES = ("sqla+", "sqlalchemy+")
 SQL_RESULT_PREFIX = "db+"
 SQLITE_BUSY_SECONDS = 30  # a worker, beat and publishers share one SQLite file
 CHECK_RETRIES = 2
+# Sending a task: a few quick tries, then kombu's OperationalError, so a sender (a task, beat) never hangs
+# on a dead broker; what it sent stays in the database (pending) and is sent again by its next run.
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
+PUBLISH_ERRORS = (OperationalError,)
 
 
 class BrokerUnavailable(Exception):

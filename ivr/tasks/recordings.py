@@ -1,5 +1,10 @@
 """Recording tasks: beat runs ``collect_recordings`` (find and complete recordings, then enqueue one
-``transcribe_recording`` each) and ``purge_recordings`` (daily).
+``transcribe_recording`` for each recording still pending) and ``purge_recordings`` (daily).
+
+A recording completed while the broker was down (or by ``ivr recordings
+collect``) stays ``pending``: each collect sends every pending one and marks it
+``queued`` once the broker has it, so nothing catalogued waits forever and
+nothing is sent twice while its task is queued.
 
 ``transcribe_recording`` claims its recording (pending -> running, one
 conditional UPDATE), so a redelivered task or a second worker does nothing.
@@ -19,6 +24,7 @@ from celery import Task, shared_task
 from ivr.db.models import utcnow
 from ivr.domain import call_recordings
 from ivr.tasks import COLLECT_RECORDINGS, PURGE_RECORDINGS
+from ivr.tasks.broker import PUBLISH_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +34,29 @@ TRANSCRIBE_TIME_LIMIT_S = 3600  # a four-hour call at several times real time; t
 
 @shared_task(name=COLLECT_RECORDINGS, bind=True)
 def collect_recordings(self: Task) -> dict[str, Any]:
-    """Catalogue new and finished recordings; one transcription task for each finished one."""
+    """Catalogue new and finished recordings; one transcription task for each pending one."""
     counts = call_recordings.collect(utcnow())
-    for recording_id in counts.completed:
-        transcribe_recording.delay(recording_id)
-    log.info("recordings collected: found=%d completed=%d unfinished=%d task_id=%s", counts.found,
-             len(counts.completed), counts.unfinished, self.request.id)
-    return {"found": counts.found, "completed": counts.completed, "unfinished": counts.unfinished}
+    queued = queue_pending_transcriptions()
+    log.info("recordings collected: found=%d completed=%d unfinished=%d queued=%d task_id=%s", counts.found,
+             len(counts.completed), counts.unfinished, len(queued), self.request.id)
+    return {"found": counts.found, "completed": counts.completed, "unfinished": counts.unfinished, "queued": queued}
+
+
+def queue_pending_transcriptions() -> list[int]:
+    """Send a transcription task for each pending recording; those the broker does not take stay pending,
+    for the next collect."""
+    queued = []
+    for recording_id in call_recordings.pending_transcriptions(queued=False):
+        try:
+            # No result wanted (the outcome is in the catalogue), so nothing waits on the result store either.
+            transcribe_recording.apply_async((recording_id,), ignore_result=True)
+        except PUBLISH_ERRORS as error:
+            log.warning("broker unavailable, transcriptions left pending for the next collect: "
+                        "recording=%d error=%s", recording_id, error)
+            break
+        call_recordings.mark_queued(recording_id)
+        queued.append(recording_id)
+    return queued
 
 
 @shared_task(name=TRANSCRIBE_RECORDING, bind=True, time_limit=TRANSCRIBE_TIME_LIMIT_S,

@@ -25,8 +25,10 @@ from celery.contrib.testing.worker import start_worker
 from ivr.config import Settings, get_settings
 from ivr.tasks import create_celery
 from ivr.tasks.broker import BrokerUnavailable, check_broker
+from ivr.testing.missing import missing
+from ivr.testing.tcp_proxy import TcpProxy
 
-__all__ = ["BROKER_ENV", "test_broker", "celery_on_test_broker", "worker_in_thread"]
+__all__ = ["BROKER_ENV", "broker_proxy", "test_broker", "celery_on_test_broker", "worker_in_thread"]
 
 BROKER_ENV = "IVR_TEST_BROKER_URL"
 
@@ -42,12 +44,28 @@ test_broker.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
 
 
 @contextmanager
-def celery_on_test_broker(folder: Path, settings: Settings | None = None) -> Iterator[Celery]:
-    """A Celery app (``create_celery``) on the test broker, sending to and consuming a fresh queue.
+def broker_proxy() -> Iterator[TcpProxy]:
+    """A :class:`TcpProxy` in front of the test broker, to cut it as if it died (never the shared server
+    itself). Needs a broker server in IVR_TEST_BROKER_URL (Redis, RabbitMQ): the embedded SQLite file
+    has no connection to cut."""
+    url = os.environ.get(BROKER_ENV, "")
+    if not url.startswith(("redis://", "amqp://")):
+        missing("broker server", f"{BROKER_ENV} names no Redis or RabbitMQ to put a proxy in front of ({url!r})")
+    with TcpProxy.in_front_of(url) as proxy:
+        yield proxy
+
+
+@contextmanager
+def celery_on_test_broker(folder: Path, settings: Settings | None = None,
+                          proxy: TcpProxy | None = None) -> Iterator[Celery]:
+    """A Celery app (``create_celery``) on the test broker, sending to and consuming a fresh queue;
+    through ``proxy`` (:func:`broker_proxy`) when given.
 
     Start workers on it with :func:`worker_in_thread`.
     """
     broker, results = test_broker(folder)
+    if proxy is not None:
+        broker, results = proxy.url(broker), proxy.url(results) if results == broker else results
     app = create_celery((settings or get_settings()).replace(
         broker_url=broker, result_backend=results, beat_schedule_file=str(folder / "beat" / "schedule")))
     queue = f"hotline-test-{uuid.uuid4().hex[:12]}"
