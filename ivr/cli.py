@@ -80,10 +80,16 @@ def agi(host: str | None, port: int | None) -> None:
     from ivr.telephony.fastagi import FastAgiServer, serve_forever
 
     settings = get_settings()
-    server = FastAgiServer(
-        (host or settings.agi_host, port or settings.agi_port), handle_call,
-        allowed_peers=settings.agi_allowed_peers, env_timeout=settings.agi_env_timeout,
-        reply_timeout=settings.agi_reply_timeout, max_connections=settings.agi_max_connections)
+    address = (host or settings.agi_host, settings.agi_port if port is None else port)
+    try:
+        server = FastAgiServer(
+            address, handle_call, allowed_peers=settings.agi_allowed_peers, env_timeout=settings.agi_env_timeout,
+            reply_timeout=settings.agi_reply_timeout, max_connections=settings.agi_max_connections)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {address[0]}:{address[1]} (agi_host, agi_port): "
+                                   f"{error.strerror or error}") from None
     serve_forever(server)
 
 

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from ivr.config import get_settings, set_settings
 from ivr.telephony.channel import AgiChannel
-from ivr.telephony.fastagi import FastAgiServer
+from ivr.telephony.fastagi import FastAgiServer, parse_allowed_peers, peer_allowed
 
 ENV = (
     "agi_network: yes\nagi_network_script: {flow}\nagi_request: agi://127.0.0.1/{flow}\n"
@@ -126,7 +127,8 @@ def test_hundreds_of_simultaneous_sessions_are_all_served(server):
 
 
 def test_peer_outside_the_allow_list_is_refused():
-    srv = FastAgiServer(("127.0.0.1", 0), Recorder(), allowed_peers="10.9.9.9/32")
+    recorder = Recorder()
+    srv = FastAgiServer(("127.0.0.1", 0), recorder, allowed_peers="10.9.9.9/32")
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     try:
@@ -134,6 +136,50 @@ def test_peer_outside_the_allow_list_is_refused():
             sock.sendall(ENV.format(flow="ok", uid="x").encode())
             sock.settimeout(5)
             assert sock.recv(10) == b""
+        assert recorder.seen == []
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_an_ipv4_asterisk_on_a_dual_stack_socket_is_matched_as_ipv4_and_junk_is_refused():
+    networks = parse_allowed_peers(" 10.0.0.5 , 192.168.7.0/24,::1")
+
+    assert peer_allowed("::ffff:10.0.0.5", networks) and peer_allowed("192.168.7.44", networks)
+    assert peer_allowed("::1", networks)
+    assert not peer_allowed("10.0.0.6", networks) and not peer_allowed("::ffff:10.0.0.6", networks)
+    assert not peer_allowed("not-an-address", networks)
+
+
+def test_a_bad_or_empty_allow_list_stops_ivr_agi_at_start_with_its_reason():
+    from click.testing import CliRunner
+
+    from ivr.cli import main
+
+    previous = get_settings()
+    try:
+        results = {}
+        for value in ("127.0.0.1,10.0.0.300", " , "):
+            set_settings(previous.replace(agi_allowed_peers=value))
+            results[value] = CliRunner().invoke(main, ["agi", "--port", "0"])
+    finally:
+        set_settings(previous)
+
+    bad, empty = results["127.0.0.1,10.0.0.300"], results[" , "]
+    assert bad.exit_code == 1 and "agi_allowed_peers: '10.0.0.300' is not an IP address or network" in bad.output
+    assert empty.exit_code == 1 and "agi_allowed_peers is empty" in empty.output
+
+
+def test_the_server_listens_only_on_the_configured_interface():
+    srv = FastAgiServer(("127.0.0.2", 0), Recorder(), allowed_peers="127.0.0.0/8")
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = srv.server_address[1]
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        with socket.create_connection(("127.0.0.2", port), timeout=5) as sock:
+            assert converse(sock, "ok", "bound-1")[0] == "ANSWER"
     finally:
         srv.shutdown()
         srv.server_close()

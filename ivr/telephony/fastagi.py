@@ -26,6 +26,7 @@ from ivr.telephony.errors import AgiError, Hangup
 log = logging.getLogger(__name__)
 
 CallHandler = Callable[[AgiChannel], None]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 OUTCOME_VARIABLE = "IVR_OUTCOME"
 TRANSFER_REASON_VARIABLE = "IVR_TRANSFER_REASON"
@@ -79,6 +80,39 @@ class _Handler(socketserver.BaseRequestHandler):
         run_session(session, server.call_handler)
 
 
+def parse_allowed_peers(text: str) -> list[Network]:
+    """The Asterisk hosts that may connect: comma-separated addresses or networks (``10.0.0.5,10.1.0.0/24``).
+
+    Checked when the server starts, so a typo stops ``ivr agi`` with its reason
+    instead of refusing every call later; an empty list is refused too (no call
+    could ever get in).
+    """
+    networks = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"agi_allowed_peers: {entry!r} is not an IP address or network "
+                             f"(e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+    if not networks:
+        raise ValueError("agi_allowed_peers is empty: no Asterisk could connect (e.g. 127.0.0.1,::1)")
+    return networks
+
+
+def peer_allowed(address: str, networks: list[Network]) -> bool:
+    """Whether a peer may connect; an IPv4 peer of a dual-stack socket (``::ffff:10.0.0.5``) is matched
+    as IPv4, and an address that cannot be parsed is refused."""
+    try:
+        peer = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+        peer = peer.ipv4_mapped
+    return any(peer in network for network in networks)
+
+
 class FastAgiServer(socketserver.ThreadingTCPServer):
     """Threaded TCP server with a peer allow-list and a cap on live connections."""
 
@@ -92,17 +126,15 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
         self.call_handler = call_handler
         self.env_timeout = env_timeout
         self.reply_timeout = reply_timeout
-        self.allowed_networks = [ipaddress.ip_network(p.strip(), strict=False)
-                                 for p in allowed_peers.split(",") if p.strip()]
+        self.allowed_networks = parse_allowed_peers(allowed_peers)
         self._slots = threading.BoundedSemaphore(max_connections)
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, _Handler)
 
     def verify_request(self, request, client_address) -> bool:  # type: ignore[no-untyped-def]
-        peer = ipaddress.ip_address(client_address[0])
-        if any(peer in network for network in self.allowed_networks):
+        if peer_allowed(client_address[0], self.allowed_networks):
             return True
-        log.warning("refused a FastAGI connection from %s: not in the allow-list", peer)
+        log.warning("refused a FastAGI connection from %s: not in the allow-list", client_address[0])
         return False
 
     def process_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
