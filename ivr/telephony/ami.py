@@ -575,7 +575,8 @@ class AmiClient(Manager):
         return succeeded(self.send_action({"Action": "Ping"}, timeout), "Ping")
 
     def command(self, cli_command: str, timeout: float | None = None) -> str:  # type: ignore[override]
-        """The output of an Asterisk CLI command (``Action: Command``; needs ``command`` write).
+        """The output of an Asterisk CLI command (``Action: Command``; needs ``command`` write, which the
+        ``hotline`` user does not have: this is for a site's own monitoring user).
 
         ``AmiActionError`` if Asterisk refuses it (unknown, not permitted, blacklisted).
         """

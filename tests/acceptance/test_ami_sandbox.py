@@ -14,7 +14,7 @@ import pytest
 
 from ivr.config import get_settings
 from ivr.telephony.ami import AmiClient, connect_ami
-from ivr.telephony.errors import AmiAuthError
+from ivr.telephony.errors import AmiActionError, AmiAuthError
 
 pytestmark = pytest.mark.acceptance
 
@@ -31,8 +31,11 @@ def test_login_and_ping(ami: AmiClient) -> None:
     assert ami.ping(timeout=5)["Ping"] == "Pong"
 
 
-def test_cli_command_output_names_asterisk_22(ami: AmiClient) -> None:
-    assert "Asterisk 22" in ami.command("core show version", timeout=5)
+def test_the_hotline_user_may_not_run_cli_commands(ami: AmiClient) -> None:
+    """Least privilege (asterisk-conf/manager.conf): no ``command`` write, so no CLI over AMI at all."""
+    with pytest.raises(AmiActionError, match="Permission denied"):
+        ami.command("core show version", timeout=5)
+    assert ami.ping(timeout=5)["Ping"] == "Pong"  # refused, not disconnected
 
 
 def test_fifty_concurrent_actions_from_five_threads_each_get_their_own_reply(ami: AmiClient) -> None:
