@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from ivr.config import get_settings, set_settings
+from ivr.config import Settings, get_settings, set_settings
 from ivr.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -61,6 +61,18 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {_redact(settings.database_url)} is at revision {revision}")
 
 
+def _server_settings() -> Settings:
+    """The settings a server starts with: refused (exit 1) in production while a secret is a development default."""
+    from ivr.config import check_production_secrets
+
+    settings = get_settings()
+    try:
+        check_production_secrets(settings)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    return settings
+
+
 def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -79,7 +91,7 @@ def agi(host: str | None, port: int | None) -> None:
     from ivr.flows.runner import handle_call
     from ivr.telephony.fastagi import FastAgiServer, serve_forever
 
-    settings = get_settings()
+    settings = _server_settings()
     address = (host or settings.agi_host, settings.agi_port if port is None else port)
     try:
         server = FastAgiServer(
@@ -764,6 +776,7 @@ def worker(beat: bool, concurrency: int | None, loglevel: str | None) -> None:
     from ivr.tasks import get_celery
     from ivr.tasks.worker import run_worker
 
+    _server_settings()
     with _broker_errors():
         run_worker(get_celery(), beat, concurrency, _task_loglevel(loglevel))
 
@@ -779,6 +792,7 @@ def beat(loglevel: str | None) -> None:
     from ivr.tasks import get_celery
     from ivr.tasks.worker import run_beat
 
+    _server_settings()
     with _broker_errors():
         run_beat(get_celery(), _task_loglevel(loglevel))
 
@@ -808,17 +822,19 @@ def _broker_errors() -> Iterator[None]:
 def web(host: str | None, port: int | None, dev: bool) -> None:
     """Serve the agent console and its JSON API (/login, /, /api/...; docs/console.md).
 
-    Needs IVR_WEB_SECRET_KEY (a long random value) unless --dev. With
+    Needs IVR_WEB_SECRET_KEY (a long random value) unless --dev; with
+    IVR_ENVIRONMENT=production every secret must be set and --dev is refused. With
     web_ami_link (the default) it keeps an AMI link to Asterisk for queue
     log-in and pause, screen pops, automatic callbacks and the wallboard,
     reconnecting whenever Asterisk restarts. This is Flask's development
     server (threaded: each screen-pop stream holds a thread); in production
     run one such process behind HTTPS.
     """
-    from ivr.config import Settings
     from ivr.web import create_app
 
-    settings = get_settings()
+    settings = _server_settings()
+    if dev and settings.environment == "production":
+        raise click.ClickException("--dev is for development: environment is production")
     if not dev and settings.web_secret_key in ("", Settings().web_secret_key):
         raise click.ClickException("set IVR_WEB_SECRET_KEY to a long random value (e.g. python -c "
                                    "'import secrets; print(secrets.token_urlsafe(48))'), or use --dev")

@@ -5,6 +5,13 @@ Precedence, lowest first: the defaults below, an optional TOML file (path in
 then ``IVR_*`` environment variables. The defaults are the embedded set-up that
 ``make run`` uses on a fresh machine: SQLite under ``var/``, Celery on kombu's
 SQLAlchemy transport in the same folder, and a local sandboxed Asterisk.
+
+Secrets (``SECRET_SETTINGS``) may instead come from a file outside the
+repository: ``IVR_<NAME>_FILE`` (or ``<name>_file`` in the TOML file) names a
+file whose content is the value, as container secrets are mounted. Their
+defaults are development values, published here: with ``environment =
+"production"`` the servers refuse to start on any of them
+(``development_secrets``).
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ def _var(name: str) -> str:
 class Settings:
     """Every tunable of the system. Field ``foo_bar`` is env ``IVR_FOO_BAR``."""
 
+    # development (the default: make run, make test) or production: the servers (ivr web, agi,
+    # worker, beat) then refuse to start with a development default secret, and ivr web refuses --dev
+    environment: str = "development"
     database_url: str = f"sqlite:///{_var('hotline.db')}"
     broker_url: str = f"sqla+sqlite:///{_var('celery-broker.db')}"
     db_pool_size: int = 20
@@ -173,6 +183,33 @@ class Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
+ENVIRONMENTS = ("development", "production")
+# Settings that are secrets: each may be read from a file (IVR_<NAME>_FILE); URLs carry passwords.
+SECRET_SETTINGS = ("ami_secret", "web_secret_key", "national_id_salt", "database_url", "broker_url",
+                   "result_backend")
+# The secrets whose defaults above are published development values, refused in production.
+DEVELOPMENT_SECRETS = ("ami_secret", "web_secret_key", "national_id_salt")
+
+
+def development_secrets(settings: Settings) -> list[str]:
+    """The secret settings still at their published development default (or empty)."""
+    defaults = Settings()
+    return [name for name in DEVELOPMENT_SECRETS
+            if getattr(settings, name) in ("", getattr(defaults, name))]
+
+
+def check_production_secrets(settings: Settings) -> None:
+    """ValueError naming each development secret when ``environment`` is production (servers call it)."""
+    if settings.environment != "production":
+        return
+    unset = development_secrets(settings)
+    if unset:
+        names = ", ".join(f"IVR_{name.upper()} (or IVR_{name.upper()}_FILE)" for name in unset)
+        raise ValueError(f"environment is production but these secrets are development defaults: {names}; "
+                         f"set each to a long random value, e.g. python -c "
+                         f"'import secrets; print(secrets.token_urlsafe(48))'")
+
+
 _KINDS: dict[object, type] = {"int": int, int: int, "float": float, float: float, "bool": bool, bool: bool}
 
 
@@ -207,6 +244,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         with path.open("rb") as fh:
             values.update(tomllib.load(fh))
     kinds = {f.name: _KINDS.get(f.type, str) for f in fields(Settings)}
+    secret_files = {f"{name}_file": values.pop(f"{name}_file") for name in SECRET_SETTINGS if f"{name}_file" in values}
     unknown = set(values) - set(kinds)
     if unknown:
         raise ValueError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
@@ -214,11 +252,37 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raw = env.get(f"IVR_{name.upper()}")
         if raw is not None:
             values[name] = raw
+        if name in SECRET_SETTINGS:
+            _secret_from_file(name, values, secret_files, env)
         if isinstance(values.get(name), list):  # a TOML list (e.g. holidays) is a comma-separated value
             values[name] = ",".join(str(item) for item in values[name])  # type: ignore[union-attr]
         if name in values:
             values[name] = _coerce(str(values[name]), kind)
-    return Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.environment not in ENVIRONMENTS:
+        raise ValueError(f"environment {settings.environment!r} is not one of {', '.join(ENVIRONMENTS)}")
+    return settings
+
+
+def _secret_from_file(name: str, values: dict[str, object], secret_files: dict[str, object],
+                      env: dict[str, str]) -> None:
+    """``values[name]`` from the file ``IVR_<NAME>_FILE`` (or ``<name>_file``) names, if one does."""
+    variable = f"IVR_{name.upper()}_FILE"
+    file_name = env.get(variable) or secret_files.get(f"{name}_file")
+    if not file_name:
+        return
+    if f"IVR_{name.upper()}" in env:
+        raise ValueError(f"both IVR_{name.upper()} and {variable} are set: give the secret one way")
+    path = Path(str(file_name)).expanduser().resolve()
+    if path.is_relative_to(PROJECT_ROOT):
+        raise ValueError(f"{variable}={file_name}: a secret file must be outside the repository ({PROJECT_ROOT})")
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{variable}={file_name}: cannot read the secret: {error}") from None
+    if not secret:
+        raise ValueError(f"{variable}={file_name}: the file is empty")
+    values[name] = secret
 
 
 _settings: Settings | None = None
