@@ -415,7 +415,7 @@ class Lockout(Base):
     __table_args__ = (UniqueConstraint("subject_kind", "subject_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    subject_kind: Mapped[str] = mapped_column(String(32))  # 'customer' | 'sales_agent'
+    subject_kind: Mapped[str] = mapped_column(String(32))  # 'customer' | 'sales_agent' | 'console_address'
     subject_key: Mapped[str] = mapped_column(String(64))
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -34,6 +34,7 @@ from ivr.db.models import (Call, CallRecording, CampaignAttempt, Policy, QueueCa
 from ivr.db.session import insert_if_absent, session_scope
 from ivr.domain import audit
 from ivr.domain.errors import NotFound, ValidationError
+from ivr.domain.values import recording_path
 
 __all__ = ["CALLS_FOLDER", "CollectCounts", "FileProblem", "PauseView", "RecordingFiles", "TurnRecord",
            "claim_transcription", "collect", "fail_transcription", "files_of", "get_recording", "latest_recordings",
@@ -74,8 +75,9 @@ class FileProblem:
 
 
 def files_of(base_path: str) -> RecordingFiles:
-    """The files of a recording whose base path (relative, no suffix) is ``base_path``."""
-    base = Path(get_settings().recordings_dir) / base_path
+    """The files of a recording whose base path (relative, no suffix) is ``base_path``; a path that
+    would leave the recordings folder (absolute, ``..``) is refused, whatever the catalogue says."""
+    base = Path(get_settings().recordings_dir) / recording_path(base_path)
     return RecordingFiles(base.with_name(base.name + CALLER_SUFFIX), base.with_name(base.name + AGENT_SUFFIX),
                           base.with_name(base.name + ".wav"), base.with_name(base.name + "-stereo.wav"))
 

@@ -47,6 +47,7 @@ from ivr.domain import agent_states
 from ivr.domain.dnc import blocked
 from ivr.domain.errors import InvalidTransition, NotFound, ValidationError
 from ivr.domain.routing import load_holidays, route
+from ivr.domain.values import without_control_characters
 
 __all__ = ["AttemptCallFacts", "AttemptStatus", "CampaignFigures", "CampaignSpec", "CampaignState", "CampaignView",
            "DialAction", "DialDecision", "PlanCounts", "ProductLine", "RecordedResult", "Target",
@@ -336,7 +337,7 @@ def _text(value: str, name: str, max_length: int) -> str:
     value = value.strip()
     if not value or len(value) > max_length:
         raise ValidationError(f"the campaign's {name} must have 1 to {max_length} characters", f"invalid_{name}")
-    return value
+    return without_control_characters(value, f"the campaign's {name}", f"invalid_{name}")
 
 
 def _branches(branches: Sequence[str]) -> list[str]:

@@ -1,6 +1,7 @@
 """Locking a secret (date of birth, PIN) after repeated failures, across calls.
 
-Failures count per subject (``'customer', '42'`` or ``'sales_agent', 'AG0001'``),
+Failures count per subject (``'customer', '42'``, ``'sales_agent', 'AG0001'`` or
+``'console_address', '10.1.2.3'``),
 whatever number the calls come from, until a success resets them or a lock
 expires: the first failure after an expired lock starts counting afresh.
 Each function is one short transaction.
@@ -18,6 +19,7 @@ from ivr.db.session import insert_if_absent, session_scope
 
 CUSTOMER = "customer"
 SALES_AGENT = "sales_agent"
+CONSOLE_ADDRESS = "console_address"  # a client address's wrong console logins (ivr/domain/users.py)
 
 
 def is_locked(kind: str, key: str, now: datetime) -> datetime | None:

@@ -22,11 +22,12 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from ivr.config import get_settings
-from ivr.db.models import (Call, CallRecording, ConsoleUser, QaEvaluation, RecordingAccess, RecordingStatus,
+from ivr.db.models import (Call, CallRecording, Disposition, ConsoleUser, QaEvaluation, RecordingAccess, RecordingStatus,
                            TranscriptTurn)
 from ivr.db.session import session_scope
 from ivr.domain import audit
 from ivr.domain.errors import DomainError, NotFound, ValidationError
+from ivr.domain.values import agent_note
 from ivr.domain.users import ConsoleRole
 
 __all__ = ["ACCESS_ACTIONS", "AccessView", "EvaluationView", "Form", "FormItem", "NotYourRecording",
@@ -37,6 +38,7 @@ REVIEWERS = frozenset({ConsoleRole.QUALITY, ConsoleRole.SUPERVISOR, ConsoleRole.
 ACCESS_ACTIONS = ("listen", "download")
 DEFAULT_FORMS = Path(__file__).with_name("scorecards.toml")
 SEARCH_LIMIT = 200
+COMMENT_MAX_CHARS = 4000  # a reviewer's comment on an evaluation; a longer one is refused, never cut
 
 
 class NotYourRecording(DomainError):
@@ -104,6 +106,14 @@ def search_recordings(criteria: RecordingFilter, viewer: Viewer, limit: int = SE
                 for row, username, disposition in session.execute(query)]
 
 
+def _disposition(name: str) -> Disposition:
+    try:
+        return Disposition(name)
+    except ValueError:
+        allowed = ", ".join(member.value for member in Disposition)
+        raise ValidationError(f"disposition must be one of: {allowed}", "invalid_disposition") from None
+
+
 def _filtered(query: Select[Any], f: RecordingFilter) -> Select[Any]:
     zone = get_settings().zone()
     if f.first:
@@ -119,7 +129,7 @@ def _filtered(query: Select[Any], f: RecordingFilter) -> Select[Any]:
     if f.campaign_id is not None:
         query = query.where(CallRecording.campaign_id == f.campaign_id)
     if f.disposition:
-        query = query.where(Call.disposition == f.disposition)
+        query = query.where(Call.disposition == _disposition(f.disposition))
     if f.min_seconds is not None:
         query = query.where(CallRecording.duration_seconds >= f.min_seconds)
     if f.max_seconds is not None:
@@ -242,11 +252,12 @@ def save_evaluation(recording_id: int, viewer: Viewer, points: dict[str, float],
     unknown = set(points) - set(scores)
     if unknown:
         raise ValidationError(f"not on the {form.name} form: {', '.join(sorted(unknown))}", "unknown_item")
+    comment = agent_note(comment, "evaluation", COMMENT_MAX_CHARS)
     total = 100 * sum(scores.values()) / sum(item.weight for item in form.items)
     with session_scope() as session:
         evaluation = QaEvaluation(recording_id=recording_id, agent_id=recording.agent_id, evaluator_id=viewer.user_id,
                                   form=form.name, scores=json.dumps(scores), total=round(total, 1),
-                                  comment=comment.strip()[:4000], created_at=now)
+                                  comment=comment, created_at=now)
         session.add(evaluation)
         session.flush()
         return evaluation.id

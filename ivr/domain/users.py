@@ -3,7 +3,11 @@
 Passwords are stored as salted scrypt hashes (``scrypt$n$r$p$salt$hash``, a
 fresh random salt per password). ``web_login_lock_threshold`` wrong passwords
 in a row lock the user for ``web_login_lock_minutes``; while locked even the
-right password is refused, so guessing gains nothing. Each function is one
+right password is refused, so guessing gains nothing. Someone trying many
+usernames escapes that lock, so wrong logins are also counted per client
+address (``ivr.domain.lockouts``): ``web_login_address_threshold`` of them,
+whatever the usernames, refuse every login from that address for
+``web_login_address_minutes``, other addresses unaffected. Each function is one
 short transaction and returns frozen views, never the row with its hash.
 """
 
@@ -24,7 +28,7 @@ from sqlalchemy.orm import Session
 from ivr.config import get_settings
 from ivr.db.models import AgentState, ConsoleRole, ConsoleUser
 from ivr.db.session import session_scope
-from ivr.domain import agent_states
+from ivr.domain import agent_states, lockouts
 from ivr.domain.errors import NotFound, ValidationError
 
 __all__ = ["ConsoleRole", "ConsoleUserView", "LoginOutcome", "LoginResult", "MIN_PASSWORD_LENGTH", "authenticate",
@@ -46,6 +50,7 @@ class LoginOutcome(str, enum.Enum):
     WRONG = "wrong"  # unknown user or wrong password: the two are never told apart
     LOCKED = "locked"
     INACTIVE = "inactive"  # right password, but the user has been switched off
+    THROTTLED = "throttled"  # too many wrong logins from this client address: not even checked
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class ConsoleUserView:
 class LoginResult:
     outcome: LoginOutcome
     user: ConsoleUserView | None = None  # set when the outcome is OK
-    locked_until: datetime | None = None  # set when the outcome is LOCKED
+    locked_until: datetime | None = None  # set when the outcome is LOCKED or THROTTLED
 
 
 def create_user(username: str, display_name: str, role: ConsoleRole, password: str,
@@ -147,9 +152,25 @@ def set_active(username: str, active: bool, now: datetime | None = None) -> None
                                    source="admin")
 
 
-def authenticate(username: str, password: str, now: datetime | None = None) -> LoginResult:
-    """Check a login, counting wrong passwords and locking after ``web_login_lock_threshold`` in a row."""
+def authenticate(username: str, password: str, now: datetime | None = None, address: str = "") -> LoginResult:
+    """Check a login, counting wrong passwords and locking after ``web_login_lock_threshold`` in a row;
+    with the client's ``address``, also counting wrong logins from it (a right one forgets them)."""
     now = now or datetime.now(timezone.utc)
+    if address:
+        address_locked = lockouts.is_locked(lockouts.CONSOLE_ADDRESS, address, now)
+        if address_locked is not None:
+            return LoginResult(LoginOutcome.THROTTLED, locked_until=address_locked)
+    result = _check_login(username, password, now)
+    if address and result.outcome in (LoginOutcome.WRONG, LoginOutcome.LOCKED):
+        settings = get_settings()
+        lockouts.record_failure(lockouts.CONSOLE_ADDRESS, address, now, settings.web_login_address_threshold,
+                                settings.web_login_address_minutes)
+    elif address and result.outcome is LoginOutcome.OK:
+        lockouts.record_success(lockouts.CONSOLE_ADDRESS, address)
+    return result
+
+
+def _check_login(username: str, password: str, now: datetime) -> LoginResult:
     settings = get_settings()
     with session_scope() as session:
         user = session.scalars(select(ConsoleUser).where(ConsoleUser.username == username.strip().lower())

@@ -14,7 +14,7 @@ _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 def recording_path(relative_path: str) -> str:
     """A recording's path relative to ``recordings_dir``, never outside it."""
     path = PurePosixPath(relative_path)
-    if not relative_path or path.is_absolute() or ".." in path.parts:
+    if not relative_path or path.is_absolute() or ".." in path.parts or "\x00" in relative_path:
         raise ValidationError(f"recording path {relative_path!r} must be relative to the recordings folder",
                               "invalid_recording_path")
     return relative_path
@@ -36,19 +36,25 @@ def e164(number: str) -> str:
 
 
 NOTE_MAX_CHARS = 2000  # an agent's note (wrap-up, callback outcome): a few paragraphs, not a transcript
-_NOTE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def agent_note(note: str, error_prefix: str) -> str:
-    """An agent's free text, trimmed: at most ``NOTE_MAX_CHARS``, line breaks and tabs but no other
+def agent_note(note: str, error_prefix: str, max_chars: int = NOTE_MAX_CHARS) -> str:
+    """An agent's free text, trimmed: at most ``max_chars``, line breaks and tabs but no other
     control characters (PostgreSQL refuses NUL in text). Shown only escaped."""
     note = note.replace("\r\n", "\n").strip()
-    if len(note) > NOTE_MAX_CHARS:
-        raise ValidationError(f"the note has {len(note)} characters; at most {NOTE_MAX_CHARS}",
+    if len(note) > max_chars:
+        raise ValidationError(f"the note has {len(note)} characters; at most {max_chars}",
                               f"{error_prefix}_note_too_long")
-    if _NOTE_CONTROL.search(note):
-        raise ValidationError("the note holds control characters", f"invalid_{error_prefix}_note")
-    return note
+    return without_control_characters(note, "the note", f"invalid_{error_prefix}_note")
+
+
+def without_control_characters(text: str, what: str, error_id: str) -> str:
+    """``text`` unless it holds control characters other than line breaks and tabs: nobody types them,
+    PostgreSQL refuses NUL in text, and a terminal or a log reading them could be misled."""
+    if _CONTROL.search(text):
+        raise ValidationError(f"{what} holds control characters", error_id)
+    return text
 
 
 def code_list(setting: str, text: str, max_chars: int) -> tuple[str, ...]:

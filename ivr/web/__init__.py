@@ -1,7 +1,8 @@
 """The Flask application: the agents' console (login, roles; docs/console.md) and the JSON API.
 
 Flask's own configuration comes from ``ivr.config`` settings (secret key,
-session lifetime, secure cookies); ``test_config`` overrides it, as in Flask's
+session lifetime, secure cookies, the largest request body, the reverse proxies
+trusted to name the client); ``test_config`` overrides it, as in Flask's
 tutorial. ``CLOCK`` (a callable giving an aware UTC datetime) lets tests move
 time for session expiry and login locks.
 """
@@ -11,11 +12,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.config import get_settings
-from ivr.domain.errors import DomainError
+from ivr.domain.errors import DomainError, ValidationError
+from ivr.web.csrf import UNSAFE_METHODS
 
 # HTML pages load nothing from elsewhere and run no inline script: injected markup stays inert.
 # A page's script is a file in ivr/web/static/, served at /static/<name>.
@@ -33,10 +36,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.web_cookie_secure,
         SESSION_REFRESH_EACH_REQUEST=True,
+        MAX_CONTENT_LENGTH=settings.web_max_body_kilobytes * 1024,  # larger bodies: 413, never read
+        MAX_FORM_MEMORY_SIZE=settings.web_max_body_kilobytes * 1024,
         CLOCK=_utcnow,
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
+    if settings.web_proxy_count:
+        # Behind a proxy every request comes from the proxy: the client's address (login throttling,
+        # logs) is the one the trusted proxies add to X-Forwarded-For. Without one, that header is ignored.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.web_proxy_count)  # type: ignore[method-assign]
 
     from ivr.web import auth, csrf
     from ivr.web.api import api
@@ -46,6 +55,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from ivr.web.desk import desk
     from ivr.web.work import work
 
+    app.before_request(refuse_nul)
     csrf.init_app(app)
     auth.init_app(app)
     app.register_blueprint(auth.auth)
@@ -57,6 +67,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(quality_pages)
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
     app.after_request(_security_headers)
     return app
 
@@ -75,6 +86,34 @@ def error_response(status: int, error_id: str, message: str) -> tuple[Response |
     return render_template("error.html", status=status, error_id=error_id, message=message), status
 
 
+def refuse_nul() -> None:
+    """Before each request: a NUL anywhere in the path, the query, a form or a JSON body is a 400.
+
+    Nobody types one, and PostgreSQL refuses it in any text it is asked to
+    store or compare, so a search or a lookup holding one would otherwise fail
+    deep in the database. One check here covers every field of every route.
+    """
+    texts: list[str] = [request.path]
+    texts += [text for pair in request.args.items(multi=True) for text in pair]
+    if request.method in UNSAFE_METHODS:
+        if request.is_json:
+            texts += _strings_in(request.get_json(silent=True))
+        else:
+            texts += [text for pair in request.form.items(multi=True) for text in pair]
+    if any("\x00" in text for text in texts):
+        raise ValidationError("the request holds a NUL character, which no field accepts", "invalid_characters")
+
+
+def _strings_in(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in (*_strings_in(key), *_strings_in(item))]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings_in(item)]
+    return []
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -87,6 +126,13 @@ def _http_error(error: HTTPException) -> tuple[Response | str, int]:
     """Every error is JSON (or our own page), never Werkzeug's HTML page."""
     name = (error.name or "error").lower().replace(" ", "_")
     return error_response(error.code or 500, name, error.description or "")
+
+
+def _too_large(error: RequestEntityTooLarge) -> tuple[Response | str, int]:
+    limit = current_app.config["MAX_CONTENT_LENGTH"] // 1024
+    return error_response(413, "request_entity_too_large",
+                          f"the request is larger than the {limit} KB this console accepts "
+                          "(setting web_max_body_kilobytes); nothing was saved")
 
 
 def _security_headers(response: Response) -> Response:

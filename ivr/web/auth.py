@@ -33,6 +33,8 @@ _LOGIN_FAILED = {
     users.LoginOutcome.LOCKED: (429, "Too many wrong passwords: this account is locked for a while. "
                                      "Try again later, or ask an administrator to set a new password."),
     users.LoginOutcome.INACTIVE: (403, "This account is switched off. Ask an administrator."),
+    users.LoginOutcome.THROTTLED: (429, "Too many failed logins from your address: logins from it are refused "
+                                        "for a while. Try again later."),
 }
 
 
@@ -91,19 +93,24 @@ def load_user() -> None:
 
 
 @auth.route("/login", methods=["GET", "POST"])
-def login() -> Response | tuple[str, int] | str:
+def login() -> Response | tuple[str, int, dict[str, str]] | str:
     next_path = safe_next(request.values.get("next"))
     if request.method == "GET":
         if g.user is not None:
             return redirect(next_path)
         return render_template("login.html", next=next_path, message=None)
     username = request.form.get("username", "")
-    result = users.authenticate(username, request.form.get("password", ""), current_app.config["CLOCK"]())
+    now = current_app.config["CLOCK"]()
+    result = users.authenticate(username, request.form.get("password", ""), now, request.remote_addr or "")
     log.info("console login %s: %s from %s", username[:64].encode("unicode_escape").decode(),
              result.outcome.value, request.remote_addr)
     if result.user is None:
         status, message = _LOGIN_FAILED[result.outcome]
-        return render_template("login.html", next=next_path, message=message, username=username), status
+        page = render_template("login.html", next=next_path, message=message, username=username)
+        headers = {}
+        if result.locked_until is not None:
+            headers["Retry-After"] = str(max(1, int((result.locked_until - now).total_seconds())))
+        return page, status, headers
     _start_session(result.user)
     return redirect(next_path)
 
