@@ -319,6 +319,17 @@ class SipCall:
 
         self._engine.run(start)
 
+    def transfer(self, target_uri: str) -> None:
+        """Blind-transfer the other party to ``target_uri`` (a SIP REFER), as an agent's phone does."""
+        import pjsua2 as pj
+
+        def refer() -> None:
+            if self._call is None or self.state != "confirmed":
+                raise SipCallerError("only an answered call can be transferred")
+            self._call.xfer(target_uri, pj.CallOpParam(True))
+
+        self._engine.run(refer)
+
     def hangup(self) -> None:
         """Hang up (CANCEL or 603 Decline before answer, BYE after). Does nothing if already ended."""
         import pjsua2 as pj

@@ -155,6 +155,38 @@ def test_vip_caller_reaches_the_agent_logged_in_through_the_api_and_pops_on_thei
     assert _member(switchboard, "vip") is None
 
 
+def test_an_agent_who_transfers_the_caller_on_counts_as_a_transfer(
+        switchboard, agent_api, agent_phone, sip_caller, asterisk_log, sandbox):
+    phone = agent_phone(ENDPOINT)
+    _act(agent_api, "log_in", queues=["vip"])
+    started = datetime.now(timezone.utc)
+    call = _to_agent_as_li_lei(sip_caller, asterisk_log)
+    answered = phone.wait_for_call(40)
+    answered.wait_answered()
+    eventually(lambda: _in_one_bridge(sandbox, call.channel, f"PJSIP/{ENDPOINT}-"), what="caller and agent bridged")
+
+    answered.transfer("sip:600@127.0.0.1:5060")  # the echo test, in the agents' context
+
+    asterisk_log.wait_for(r"Executing \[600@from-agents:\d+\] Answer\(\"PJSIP/caller-", timeout=15)
+    answered.hangup()  # the phone leaves the call once the transfer is done, as phones do
+    answered.wait_disconnected()
+    wait = eventually(lambda: _ended_wait_since(started, LI_LEI_MOBILE), what="the wait's talk ended")
+    assert (wait.outcome.value, wait.transferred) == ("answered", True)
+    call.hang_up()
+    _act(agent_api, "log_out")
+
+
+def _ended_wait_since(started: datetime, number: str) -> Any:
+    """The queue wait of ``number`` that began after ``started``, once its talk has ended."""
+    from ivr.db.models import QueueCall
+
+    with session_scope() as session:
+        row = session.scalar(select(QueueCall).where(QueueCall.joined_at >= started,
+                                                     QueueCall.number.endswith(number)))
+        session.expunge_all()
+    return row if row is not None and row.ended_at is not None else None
+
+
 def test_agent_joins_a_queue_in_the_browser_and_sees_the_screen_pop_of_a_real_call(
         browser_page, agent_phone, sip_caller, asterisk_log, switchboard):
     phone = agent_phone(ENDPOINT)
