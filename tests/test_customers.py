@@ -6,8 +6,11 @@ from datetime import date
 
 import pytest
 
+from sqlalchemy import select, text
+
 from ivr.db.models import Customer, CustomerPhone, Gender, PhoneKind, Tier
 from ivr.db.session import session_scope
+from ivr.domain.callers import KnownCaller, identify_by_phone
 from ivr.domain.customers import (
     find_customer_by_phone,
     find_policy,
@@ -45,6 +48,36 @@ def test_shared_unknown_or_garbage_number_recognises_nobody(two_customers_sharin
                                                             ani: str) -> None:
     with session_scope() as session:
         assert find_customer_by_phone(session, ani) is None
+
+
+@pytest.mark.parametrize("ani", ["13800138000", "+8613800138000", "8613800138000", "008613800138000"])
+def test_ivr_recognises_the_sole_owner_of_a_number_with_their_language(two_customers_sharing_a_landline: None,
+                                                                       ani: str) -> None:
+    known = identify_by_phone(ani)
+    with session_scope() as session:
+        c1 = session.scalar(select(Customer).where(Customer.customer_no == "C1"))
+        assert known == KnownCaller(c1.id, "zh")
+
+
+@pytest.mark.parametrize("ani", ["01062345678", "anonymous", "", "13700137000", "\"x\" <1>"])
+def test_ivr_recognises_nobody_by_a_shared_unknown_or_garbage_number(two_customers_sharing_a_landline: None,
+                                                                      ani: str) -> None:
+    assert identify_by_phone(ani) is None
+
+
+def test_recognition_survives_its_pooled_connection_dying(two_customers_sharing_a_landline: None,
+                                                          database_url: str) -> None:
+    """A database restart kills every pooled connection; the look-up pool has no ping, so the
+    read itself finds the dead connection and is retried on a fresh one."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs PostgreSQL (IVR_TEST_DATABASE_URL): SQLite has no server connection to kill")
+    assert identify_by_phone("13800138000") is not None  # the pool now holds a connection
+    with session_scope() as session:
+        killed = session.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                      "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                                      "AND query LIKE 'SELECT customers.id, customers.language%'")).all()
+    assert killed and all(ok for (ok,) in killed)
+    assert identify_by_phone("13800138000") is not None
 
 
 def test_unknown_policy_number_finds_nothing(database_url: str) -> None:

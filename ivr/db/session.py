@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Dialect, Engine, Select, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,16 +38,39 @@ def engine_for(url: str) -> Engine:
     """One engine (and pool) per database URL per process.
 
     The pool bounds how many calls write at once; a call that cannot get a
-    connection within ``db_pool_timeout`` seconds goes to an agent.
+    connection within ``db_pool_timeout`` seconds goes to an agent. Every
+    checkout is pinged first, so a database restart costs no call a failed
+    statement.
     """
+    return _create_engine(url, pre_ping=True)
+
+
+@lru_cache(maxsize=8)
+def lookup_engine_for(url: str) -> Engine:
+    """The pool of :func:`fetch_one`: autocommit, and no ping on checkout.
+
+    The ping is a round trip as dear as the single indexed read it would guard
+    (recognising the caller, on every call); a connection that died with the
+    database is found by the read itself, and ``fetch_one`` retries once.
+    """
+    return _create_engine(url, pre_ping=False, isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+
+
+def _create_engine(url: str, pre_ping: bool, **options: Any) -> Engine:
     settings = get_settings()
     pool = {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow,
             "pool_timeout": settings.db_pool_timeout}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **pool)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **pool, **options)
         event.listen(engine, "connect", _enable_sqlite_foreign_keys)
         return engine
-    return create_engine(url, pool_pre_ping=True, **pool)
+    return create_engine(url, pool_pre_ping=pre_ping, **pool, **options)
+
+
+def dispose_engines(url: str) -> None:
+    """Close every pooled connection to ``url`` (a test database about to be dropped)."""
+    engine_for(url).dispose()
+    lookup_engine_for(url).dispose()
 
 
 def ensure_sqlite_folder(url: str) -> None:
@@ -73,6 +96,72 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def fetch_one(statement: Select[Any], params: Mapping[str, object]) -> tuple[Any, ...] | None:
+    """The first row of one read-only statement, outside any transaction, on the look-up pool.
+
+    For the hot reads of a call (who is calling) that need no consistency with
+    anything else. The statement is compiled once per dialect and run on the
+    pooled DBAPI connection: SQLAlchemy's per-execution work (cache key,
+    result object) cost as much as PostgreSQL's answer. So only for
+    statements whose columns need no type conversion (ints and strings).
+    A connection found dead (the database restarted since it was pooled) is
+    dropped with the rest of the pool and the read retried once on a fresh one.
+    """
+    engine = lookup_engine_for(get_settings().database_url)
+    sql, order, fixed = _compiled(statement, engine.dialect)
+    values = {**fixed, **params}
+    arguments: Sequence[object] | Mapping[str, object] = [values[n] for n in order] if order else values
+    for retry in (False, True):
+        try:
+            return _first_row(engine, sql, arguments)
+        except _DeadConnection as dead:
+            if retry:
+                raise dead.error from dead
+    raise AssertionError("unreachable")
+
+
+class _DeadConnection(Exception):
+    """A pooled connection turned out dead (and was invalidated) during a read."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+_COMPILED: dict[tuple[Select[Any], str], tuple[str, tuple[str, ...], dict[str, object]]] = {}
+
+
+def _compiled(statement: Select[Any], dialect: Dialect) -> tuple[str, tuple[str, ...], dict[str, object]]:
+    """SQL text, positional parameter order (empty for named styles) and fixed parameters, once
+    per statement (module-level constants: each is kept for the life of the process)."""
+    key = (statement, dialect.name)
+    if key not in _COMPILED:
+        compiled = statement.compile(dialect=dialect)
+        _COMPILED[key] = (str(compiled), tuple(compiled.positiontup or ()) if dialect.positional else (),
+                          {k: v for k, v in compiled.params.items() if v is not None})
+    return _COMPILED[key]
+
+
+def _first_row(engine: Engine, sql: str, arguments: Sequence[object] | Mapping[str, object]) -> tuple[Any, ...] | None:
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, arguments)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        if engine.dialect.is_disconnect(exc, connection.dbapi_connection, None):
+            connection.invalidate(exc)
+            engine.dispose()  # a restart killed the idle ones too: the retry gets a new connection
+            raise _DeadConnection(exc) from exc
+        raise
+    finally:
+        connection.close()
+    return None if row is None else tuple(row)
 
 
 def insert_if_absent(session: Session, model: type[Base], **values: object) -> None:

@@ -8,8 +8,9 @@ from datetime import datetime
 
 from ivr.config import get_settings
 from ivr.db.models import Customer, utcnow
-from ivr.db.session import session_scope
+from ivr.db.session import fetch_one, session_scope
 from ivr.domain import customers, lockouts
+from ivr.domain.phones import parse_ani
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,17 @@ class KnownCaller:
 
 
 def identify_by_phone(ani: str) -> KnownCaller | None:
-    """The customer whose number this is, if exactly one customer has it."""
-    with session_scope() as session:
-        customer = customers.find_customer_by_phone(session, ani)
-        return None if customer is None else KnownCaller(customer.id, customer.language)
+    """The customer whose number this is, if exactly one customer has it.
+
+    The first question of nearly every call: one statement and one round trip
+    (``fetch_one``: no session, no transaction, no ORM object), measured in
+    docs/benchmarks.md ("Caller recognition").
+    """
+    phone = parse_ani(ani, get_settings().country_code)
+    if phone is None:
+        return None
+    row = fetch_one(customers.CALLER_BY_NUMBER, {"number": phone.e164})
+    return None if row is None else KnownCaller(*row)
 
 
 def identify_by_policy(policy_no: str) -> KnownCaller | None:

@@ -10,7 +10,7 @@ import hashlib
 import re
 import unicodedata
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, ScalarSelect, bindparam, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from ivr.config import get_settings
@@ -30,19 +30,29 @@ _CHECK_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARACTERS = "10X98765432"
 
 
-def find_customer_by_phone(session: Session, ani_text: str, country_code: str | None = None) -> Customer | None:
-    """The customer whose phone the call comes from, when the number is theirs alone.
+def sole_owner_of(number: str | BindParameter[str]) -> ScalarSelect[int]:
+    """The id of the one customer with this E.164 number; NULL when none has it, or several do.
 
     A number on several customers' records (a family landline, a company
     switchboard) never identifies one of them: greeting the wrong person would
-    be worse than asking for a policy number. Withheld or garbage ANI gives None.
+    be worse than asking for a policy number.
     """
+    owner = func.min(CustomerPhone.customer_id)
+    return (select(owner).where(CustomerPhone.number == number)
+            .having(owner == func.max(CustomerPhone.customer_id)).scalar_subquery())
+
+
+#: The caller recognised by number: id and language of the number's sole owner (one round trip).
+CALLER_BY_NUMBER = select(Customer.id, Customer.language).where(Customer.id == sole_owner_of(bindparam("number")))
+
+
+def find_customer_by_phone(session: Session, ani_text: str, country_code: str | None = None) -> Customer | None:
+    """The customer whose phone the call comes from, when the number is theirs alone
+    (``sole_owner_of``). Withheld or garbage ANI gives None."""
     phone = parse_ani(ani_text, country_code or get_settings().country_code)
     if phone is None:
         return None
-    owners = session.scalars(select(CustomerPhone.customer_id).distinct()
-                             .where(CustomerPhone.number == phone.e164).limit(2)).all()
-    return session.get(Customer, owners[0]) if len(owners) == 1 else None
+    return session.scalar(select(Customer).where(Customer.id == sole_owner_of(phone.e164)))
 
 
 def find_policy(session: Session, policy_no: str) -> Policy | None:
