@@ -107,6 +107,11 @@ class Sandbox:
         return {f[0]: (f[4], f[12]) for f in fields if len(f) > 12}
 
     @property
+    def pid(self) -> int:
+        """Asterisk's process id (scripts/asterisk-sandbox writes it when it starts Asterisk)."""
+        return int((self.sandbox_dir / "asterisk.pid").read_text())
+
+    @property
     def log_path(self) -> Path:
         """Host path of Asterisk's full log."""
         return Path(self._run("log-path", timeout=10).strip())

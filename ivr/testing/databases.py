@@ -19,7 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from ivr.config import get_settings, set_settings
 from ivr.db.migrate import upgrade
-from ivr.db.session import engine_for
+from ivr.db.session import dispose_engines
 
 TEST_DATABASE_URL_ENV = "IVR_TEST_DATABASE_URL"
 
@@ -37,7 +37,7 @@ def fresh_database(folder: Path, name: str = "hotline-test", server_url: str | N
         try:
             yield url
         finally:
-            engine_for(url).dispose()
+            dispose_engines(url)
 
 
 @contextmanager

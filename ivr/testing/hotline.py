@@ -65,6 +65,13 @@ class HotlineServer:
                 raise RuntimeError(f"ivr agi did not start; see {self.log_path}")
             time.sleep(0.1)
 
+    @property
+    def pid(self) -> int:
+        """The running server's process id."""
+        if self._process is None:
+            raise RuntimeError("ivr agi is not running")
+        return self._process.pid
+
     def stop(self) -> None:
         if self._process is None:
             return

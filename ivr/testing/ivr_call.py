@@ -43,6 +43,14 @@ class IvrCall:
         call._follow(sip, log, channel)
         return call
 
+    @classmethod
+    def by_caller_number(cls, sip, log: LogWatcher, ani: str, timeout: float = 30.0) -> "IvrCall":
+        """A call ``sip`` placed while others were placed too: "the next channel to enter the
+        extension" could be anyone's, so its channel is the one whose AGI environment carries ``ani``
+        (each caller of such a batch has a number of its own). ``log`` must predate the call."""
+        match = log.wait_for(rf"<([^>]+)>AGI Tx >> agi_callerid: {re.escape(ani)}\s*$", timeout)
+        return cls.following(sip, log, match.group(1))
+
     def _follow(self, sip, log: LogWatcher, channel: str) -> None:
         self.log, self.sip, self.channel = log, sip, channel
 
