@@ -19,6 +19,7 @@ Then, in the same run and on the same data:
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 from bisect import bisect_right
 import sys
@@ -132,11 +133,12 @@ def python_inbound(period: Period, by: str) -> list[QueueKpis]:
         rows = list(session.scalars(select(QueueCall).where(QueueCall.joined_at >= period.start,
                                                             QueueCall.joined_at < period.end)))
         customers = {row.customer_id for row in rows if row.customer_id is not None}
-        later: dict[int, list[datetime]] = defaultdict(list)
-        for customer_id, joined in session.execute(select(QueueCall.customer_id, QueueCall.joined_at).where(
+        later: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+        for customer_id, joined, policy in session.execute(select(QueueCall.customer_id, QueueCall.joined_at,
+                                                                  QueueCall.policy_no).where(
                 QueueCall.customer_id.in_(customers) if len(customers) < 30_000 else QueueCall.customer_id.is_not(None),
                 QueueCall.joined_at >= period.start, QueueCall.joined_at < period.end + timedelta(days=7))):
-            later[customer_id].append(joined)
+            later[customer_id].append((joined, policy))
         for joins in later.values():
             joins.sort()
         complained = set(session.scalars(select(Complaint.call_unique_id).where(Complaint.call_unique_id.is_not(None))))
@@ -162,9 +164,11 @@ def python_inbound(period: Period, by: str) -> list[QueueKpis]:
             g["talk_seconds"] += (row.ended_at - row.answered_at).total_seconds()
         if row.customer_id is not None:
             g["known_answered"] += 1
-            joins = later[row.customer_id]  # sorted
-            after = bisect_right(joins, row.joined_at)
-            g["resolved_first_time"] += not (after < len(joins) and joins[after] <= row.joined_at + repeat)
+            joins = later[row.customer_id]  # sorted; from the first strictly after this wait, 7 days on
+            following = itertools.takewhile(lambda join: join[0] <= row.joined_at + repeat,
+                                            joins[bisect_right(joins, (row.joined_at, "\uffff")):])
+            g["resolved_first_time"] += not any(not row.policy_no or not policy or policy == row.policy_no
+                                                for _, policy in following)
         g["complaints"] += row.unique_id in complained
         g["transferred"] += row.transferred
     return [QueueKpis(key, **{name: (float(v) if name.endswith("seconds") else int(v)) for name, v in g.items()})

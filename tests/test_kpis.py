@@ -332,3 +332,23 @@ def test_waits_at_the_same_instant_are_not_each_others_repeat_but_a_later_one_is
 
     # t1 and t2 have t3 an hour later; t3's next (t4) is 9 days on, t4 has none: 2 of 4 resolved.
     assert (general.known_answered, general.resolved_first_time) == (4, 2)
+
+
+def test_a_repeat_contact_is_about_the_same_policy_or_one_the_ivr_did_not_know(small_book) -> None:
+    set_settings(get_settings().replace(timezone="Asia/Shanghai"))
+    c1, c2 = small_book.customer_id, small_book.other_customer_id
+    with session_scope() as session:
+        for unique_id, customer, policy, hours in (
+                ("y1", c1, "P1", 0),  # y2 is about another policy; y4 (after the period) about P1: a repeat
+                ("y2", c1, "P2", 1),  # y3 knows no policy: it may be about P2, a repeat
+                ("y3", c1, "", 2),  # about no known policy: any later wait is a repeat (y4)
+                ("z1", c2, "P3", 0),  # z2 is about another policy: resolved
+                ("y4", c1, "P1", 48), ("z2", c2, "P4", 30)):  # after the period
+            joined = DAY1 + timedelta(hours=hours)
+            session.add(QueueCall(unique_id=unique_id, queue="general", customer_id=customer, policy_no=policy,
+                                  outcome=QueueOutcome.ANSWERED, joined_at=joined, answered_at=joined,
+                                  ended_at=joined + timedelta(minutes=1), wait_seconds=0))
+
+    (general,) = kpis.queue_kpis(PERIOD, "queue")
+
+    assert (general.known_answered, general.resolved_first_time) == (4, 1)  # z1 only

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from ivr.config import get_settings, set_settings
-from ivr.db.models import CallbackRequest, CallbackStatus, QueueCall, QueueOutcome
+from ivr.db.models import CallbackRequest, CallbackStatus, Disposition, QueueCall, QueueOutcome
 from ivr.db.session import session_scope
 from ivr.domain.calls import CallJournal, NewCall
 from ivr.domain.queue_calls import (
@@ -83,6 +83,15 @@ def test_the_customer_comes_from_the_ivr_call_record_before_the_number(small_boo
     _ivr_call("u1", C1_MOBILE, small_book.other_customer_id)  # C1's phone, but the IVR identified C2
     joined("u1", GENERAL, C1_MOBILE, T0)
     assert _wait("u1").customer_id == small_book.other_customer_id
+
+
+def test_the_wait_is_about_the_policy_the_ivr_call_dealt_with(small_book: SmallBook) -> None:
+    journal = CallJournal.open(NewCall("u1", "PJSIP/trunk-0001", "hotline", C1_MOBILE, "", "95519"))
+    journal.close(Disposition.TRANSFERRED, "caller_pressed_0", "9900000011")
+    joined("u1", GENERAL, C1_MOBILE, T0)
+    joined("u2", GENERAL, C1_MOBILE, T0)  # no IVR record: no policy known
+
+    assert (_wait("u1").policy_no, _wait("u2").policy_no) == ("9900000011", "")
 
 
 def test_without_a_call_record_the_customer_is_found_by_number(small_book: SmallBook) -> None:

@@ -173,6 +173,7 @@ def test_key_1_puts_the_verified_customer_through_to_the_queue_with_what_the_ivr
     assert row.answered_at is not None and row.ended_at is not None
     call, events = call_record(attempt_id)
     assert call.disposition is Disposition.TRANSFERRED and call.verified
+    assert call.policy_no == small_book.motor_policy  # what first-call resolution is about
     assert ("campaign", "attempt", str(attempt_id)) in events and ("campaign", "key", "1") in events
 
 

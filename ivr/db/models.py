@@ -223,6 +223,8 @@ class Call(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True, index=True)
     verified: Mapped[bool] = mapped_column(default=False)
     transfer_reason: Mapped[str] = mapped_column(String(64), default="")
+    # The policy the caller dealt with in the IVR ("" none): first-call resolution is per policy
+    policy_no: Mapped[str] = mapped_column(String(32), default="", server_default="")
     # The agent's wrap-up at the end of the call (ivr/domain/wrapup.py): a code from `wrapup_codes`
     wrapup_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     wrapup_note: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -586,6 +588,7 @@ class QueueCall(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", name="fk_queue_calls_agent"),
                                                  nullable=True)
     agent_interface: Mapped[str] = mapped_column(String(80), default="")
+    policy_no: Mapped[str] = mapped_column(String(32), default="", server_default="")  # the IVR call's, "" unknown
     # The agent passed the caller on (AgentComplete Reason: transfer): the transfer rate's numerator
     transferred: Mapped[bool] = mapped_column(default=False, server_default=false())
 

@@ -91,11 +91,13 @@ class CallJournal:
         """Write the buffered steps now (before the call waits for the caller)."""
         self._write()
 
-    def close(self, disposition: Disposition, transfer_reason: str = "") -> None:
-        """End the record once; later calls are ignored (the first outcome wins)."""
+    def close(self, disposition: Disposition, transfer_reason: str = "", policy_no: str = "") -> None:
+        """End the record once, with the policy the call was about if any; later calls are ignored
+        (the first outcome wins)."""
         if self.closed:
             return
-        self._write(ended_at=utcnow(), disposition=disposition, transfer_reason=transfer_reason[:64])
+        self._write(ended_at=utcnow(), disposition=disposition, transfer_reason=transfer_reason[:64],
+                    policy_no=policy_no[:32])
         self.closed = True
         log.info("call record closed: %s %s", disposition.value, transfer_reason)
 

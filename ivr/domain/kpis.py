@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal
 
-from sqlalchemy import Date, Interval, and_, case, cast, exists, func, literal, literal_column, select, text
+from sqlalchemy import Date, Interval, and_, case, cast, exists, func, literal, literal_column, or_, select, text
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import ColumnElement
 
@@ -44,13 +44,19 @@ OUTBOUND_GROUPINGS: tuple[Grouping, ...] = ("campaign", *TIME_GROUPINGS)
 SHORT_ABANDON_SECONDS = 5  # a caller who hangs up sooner was never really offered to an agent
 REPEAT_CONTACT_DAYS = 7  # first-call resolution: no call back by the same customer within this
 REPORT_WORK_MEM = "512MB"  # PostgreSQL memory for one report query's sorts and hashes
-# The customer's next wait strictly after this one (waits at the same instant are not "after"): the
+# A customer's next wait strictly after this one (waits at the same instant are not "after"): the
 # smallest later joined_at of the partition, its own instant's rows excluded (SQLAlchemy cannot say
 # EXCLUDE GROUP). Partitioned by an expression, not the column: PostgreSQL would otherwise walk the
 # (customer, joined_at) index to save the sort, reading the table in random order; an unrecognised
-# caller's wait is a partition of its own.
-NEXT_WAIT = ("min(queue_calls.joined_at) OVER (PARTITION BY coalesce(queue_calls.customer_id, -queue_calls.id) "
-             "ORDER BY queue_calls.joined_at RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING EXCLUDE GROUP)")
+# caller's wait is a partition of its own. Three such: any next wait (for a wait about no known
+# policy), the next about the same policy, and the next about no known policy (either may be a
+# repeat of a wait about a policy); the first and last share one sort.
+_CUSTOMER = "coalesce(queue_calls.customer_id, -queue_calls.id)"
+_FOLLOWING = "ORDER BY queue_calls.joined_at RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING EXCLUDE GROUP"
+NEXT_WAIT = f"min(queue_calls.joined_at) OVER (PARTITION BY {_CUSTOMER} {_FOLLOWING})"
+NEXT_SAME_POLICY = f"min(queue_calls.joined_at) OVER (PARTITION BY {_CUSTOMER}, queue_calls.policy_no {_FOLLOWING})"
+NEXT_NO_POLICY = (f"min(CASE WHEN queue_calls.policy_no = '' THEN queue_calls.joined_at END) "
+                  f"OVER (PARTITION BY {_CUSTOMER} {_FOLLOWING})")
 
 
 @dataclass(frozen=True)
@@ -233,20 +239,26 @@ def queue_kpis(period: Period, by: Grouping) -> list[QueueKpis]:
     target = get_settings().service_level_seconds
     with session_scope() as session:
         _for_reports(session)
-        # Each wait with the same customer's next one in the period (one sort); for a customer's last wait
-        # in the period, the next one is looked up in the 7 days after it (an index probe each).
+        # Each wait with the same customer's next one about the same policy (or an unknown one) in the
+        # period (window functions); when there is none in the period, it is looked up in the 7 days
+        # after it (an index probe each).
         w = QueueCall
-        following = literal_column(NEXT_WAIT)
         waits = (select(w.unique_id, w.queue, w.agent_id, w.customer_id, w.joined_at, w.outcome, w.wait_seconds,
-                        w.answered_at, w.ended_at, w.transferred, following.label("next_joined"))
+                        w.answered_at, w.ended_at, w.transferred, w.policy_no,
+                        literal_column(NEXT_WAIT).label("next_any"), literal_column(NEXT_SAME_POLICY).label("next_same"),
+                        literal_column(NEXT_NO_POLICY).label("next_unknown"))
                  .where(w.joined_at >= period.start, w.joined_at < period.end).subquery("waits"))
         q = waits.c
         span = timedelta(days=REPEAT_CONTACT_DAYS)
         later = aliased(QueueCall, name="later")
-        repeat = case((q.next_joined.is_not(None),
-                       and_(q.next_joined > q.joined_at, _within(session, q.next_joined, q.joined_at, span))),
+        next_joined = case((q.policy_no == "", q.next_any),
+                           else_=_earlier(session, func.coalesce(q.next_same, q.next_unknown),
+                                          func.coalesce(q.next_unknown, q.next_same)))
+        same_matter = or_(q.policy_no == "", later.policy_no == "", later.policy_no == q.policy_no)
+        repeat = case((next_joined.is_not(None),
+                       and_(next_joined > q.joined_at, _within(session, next_joined, q.joined_at, span))),
                       else_=exists().where(later.customer_id == q.customer_id, later.joined_at >= period.end,
-                                           _within(session, later.joined_at, q.joined_at, span)))
+                                           _within(session, later.joined_at, q.joined_at, span), same_matter))
         team = aliased(ConsoleUser, name="team_of")
         key = _group_key(session, by, q.joined_at, q.queue, q.agent_id, team.team)
         wait = func.coalesce(q.wait_seconds, 0)

@@ -62,14 +62,15 @@ def joined(unique_id: str, queue: str, number: str, now: datetime) -> bool:
     parsed = phones.parse_ani(number, get_settings().country_code)
     e164 = parsed.e164 if parsed is not None else number[:32]
     with session_scope() as session:
-        customer_id = session.scalar(select(Call.customer_id).where(Call.unique_id == unique_id))
+        customer_id, policy_no = session.execute(select(Call.customer_id, Call.policy_no)
+                                                 .where(Call.unique_id == unique_id)).one_or_none() or (None, "")
     if customer_id is None and parsed is not None:
         known = identify_by_phone(parsed.e164)
         customer_id = known.customer_id if known else None
     try:
         with session_scope() as session:
             session.add(QueueCall(unique_id=unique_id, queue=queue, number=e164, customer_id=customer_id,
-                                  joined_at=now, outcome=QueueOutcome.WAITING))
+                                  policy_no=policy_no or "", joined_at=now, outcome=QueueOutcome.WAITING))
     except IntegrityError:
         return False
     return True

@@ -39,7 +39,7 @@ def report_claim(call: Conversation) -> None:
     policy = choose_policy(call, policies, P.choose_claim_policy)
     assert policy is not None  # no "back" key offered
     claim_no = claims.open_claim(policy.policy_no, customer_id, call.journal.unique_id).claim_no
-    call.state.claim_no = claim_no
+    call.state.claim_no, call.state.policy_no = claim_no, policy.policy_no
     call.journal.event("claim", "opened", claim_no)
     claims.record_incident_type(claim_no, ask_incident_type(call, policy))
     claims.record_incident_date(claim_no, ask_incident_date(call, policy))

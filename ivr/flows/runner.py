@@ -71,7 +71,7 @@ def _run(call: Conversation) -> None:
             return
         offer_callback(call, transfer.reason)
     call.channel.set_variable(OUTCOME_VARIABLE, "done")
-    call.journal.close(Disposition.SELF_SERVED)
+    call.journal.close(Disposition.SELF_SERVED, policy_no=call.state.policy_no)
 
 
 def _transfer(call: Conversation, reason: str) -> None:
@@ -90,7 +90,7 @@ def _transfer(call: Conversation, reason: str) -> None:
         call.channel.set_variable(name, value)
     call.channel.set_variable(TRANSFER_REASON_VARIABLE, reason)
     call.channel.set_variable(OUTCOME_VARIABLE, "transfer")
-    call.journal.close(Disposition.TRANSFERRED, reason)
+    call.journal.close(Disposition.TRANSFERRED, reason, call.state.policy_no)
 
 
 def _advisor(call: Conversation) -> str | None:
