@@ -30,6 +30,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import resource
 import shlex
 import signal
@@ -39,7 +40,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from datetime import time as clock_time
@@ -56,6 +57,8 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from ivr.db.migrate import upgrade  # noqa: E402
 from ivr.db.models import Customer, CustomerPhone, PhoneKind, Policy, PolicyStatus  # noqa: E402
 from ivr.domain.demo_data import DEFAULT_CUSTOMERS  # noqa: E402
+from ivr.domain.routing import ROUND_THE_CLOCK  # noqa: E402
+from ivr.testing.load_calls import process_cpu_seconds  # noqa: E402
 
 BENCH_DIR = PROJECT_ROOT / "var" / "bench"
 FLOW = "hotline"
@@ -63,6 +66,11 @@ HOTLINE_EXTENSION = "95519"
 PROMPT_PREFIX = "hotline/en/"
 BIRTH_DATE_PROMPT = "enter_birth_date"
 POLICY_NUMBER_PROMPT = "enter_policy_number"
+# The caller's way through the menus: hear my policies (1), each policy in detail (1, 2 ...),
+# back (9), end the call (9).
+MAIN_MENU_PROMPT, HEAR_POLICIES, END_CALL = "main_menu", "1", "9"
+POLICY_MENU_PROMPT, POLICY_MENU_LISTING, BACK = "choose_policy_key", "detail_menu", "9"
+MAX_LISTED = 8  # the detail menu's keys 1-8
 OUTCOME_DONE = 'SET VARIABLE "IVR_OUTCOME" "done"'
 END_OF_SESSION = "(close)"  # pseudo-verb: our last reply until the server hangs up
 PAYABLE = (PolicyStatus.IN_FORCE, PolicyStatus.GRACE)
@@ -84,6 +92,8 @@ FIXED_REPLIES = {
     "HANGUP": "200 result=1",
 }
 SPOKEN_VERBS = ("SAY NUMBER", "SAY DIGITS", "SAY DATETIME")
+# Commands that take the caller's time on a real channel: a prompt plays, keys are awaited.
+PLAYING_VERBS = {"STREAM FILE", "GET DATA", *SPOKEN_VERBS, "SAY ALPHA", "SAY DATE", "SAY TIME"}
 
 
 # -- the simulated callers ------------------------------------------------------
@@ -98,20 +108,22 @@ class Caller:
     birth_date: str  # YYYYMMDD, what they key
     policy_no: str  # one of theirs, should the server ask for one
     expected_readout: tuple[str, ...]
+    listed: int  # how many of their policies the detail menu offers (keys 1..listed)
 
 
 def expected_readout(policies: list[Policy]) -> tuple[str, ...]:
     """What the policy read-out must speak, as normalised command lines.
 
-    Written from the rules in the issue (every policy; in force first, then by
-    number; due date and amount only when a premium is payable), not by calling
-    the flow's code, so that a regression there shows up here.
+    Written from the rules in the issue (each policy the detail menu offers, heard
+    in turn; in force first, then by number; due date and amount only when a
+    premium is payable), not by calling the flow's code, so that a regression
+    there shows up here.
     """
-    ordered = sorted(policies, key=lambda p: (STATUS_ORDER[p.status], p.policy_no))
-    spoken = [f"SAY NUMBER {len(ordered)}"] if ordered else []
+    ordered = sorted(policies, key=lambda p: (STATUS_ORDER[p.status], p.policy_no))[:MAX_LISTED]
+    spoken = []
     for policy in ordered:
         spoken.append(f"SAY DIGITS {policy.policy_no}")
-        spoken.append(f"STREAM FILE {PROMPT_PREFIX}status_{policy.status.value}")
+        spoken.append(f"STREAM FILE status_{policy.status.value}")
         if policy.status in PAYABLE and policy.next_due_date is not None:
             noon = datetime.combine(policy.next_due_date, clock_time(12), tzinfo=timezone.utc)
             spoken.append(f"SAY DATETIME {int(noon.timestamp())}")
@@ -124,7 +136,9 @@ def expected_readout(policies: list[Policy]) -> tuple[str, ...]:
 
 
 def pick_callers(database_url: str, limit: int) -> list[Caller]:
-    """Customers whose mobile number is on no other customer's record."""
+    """English-speaking customers whose mobile number is on no other customer's record
+    (Mandarin callers hear numbers and dates as zh_ digit prompts, not SAY commands,
+    which this client does not decode)."""
     engine = create_engine(database_url)
     try:
         with Session(engine) as session:
@@ -139,7 +153,7 @@ def pick_callers(database_url: str, limit: int) -> list[Caller]:
                 .order_by(CustomerPhone.customer_id).limit(limit)).all()
             numbers = dict(rows)
             customers = session.execute(select(Customer.id, Customer.name, Customer.birth_date)
-                                        .where(Customer.id.in_(numbers))).all()
+                                        .where(Customer.id.in_(numbers), Customer.language == "en")).all()
             policies: dict[int, list[Policy]] = defaultdict(list)
             for policy in session.scalars(select(Policy).where(Policy.holder_id.in_(numbers))):
                 policies[policy.holder_id].append(policy)
@@ -148,7 +162,8 @@ def pick_callers(database_url: str, limit: int) -> list[Caller]:
     callers = [Caller(customer_id=cid, name=name, ani=numbers[cid].removeprefix("+86"),
                       birth_date=f"{birth:%Y%m%d}",
                       policy_no=min((p.policy_no for p in policies[cid]), default=""),
-                      expected_readout=expected_readout(policies[cid]))
+                      expected_readout=expected_readout(policies[cid]),
+                      listed=min(len(policies[cid]), MAX_LISTED))
                for cid, name, birth in customers]
     return sorted(callers, key=lambda c: c.customer_id)
 
@@ -169,14 +184,21 @@ class SessionResult:
         return bool(outcomes) and outcomes[-1] == OUTCOME_DONE
 
     def readout(self) -> tuple[str, ...]:
-        """The facts spoken after verification, normalised like ``expected_readout``."""
-        spoken = []
+        """What was spoken after each policy was chosen in the detail menu, up to the next
+        listing of the menu; normalised like ``expected_readout``."""
+        spoken: list[str] = []
+        reading = False
         for command in self.commands:
             verb, args = split_command(command)
-            if verb in SPOKEN_VERBS:
+            prompt = prompt_name(args[0])
+            if verb == "GET DATA":
+                reading = prompt == POLICY_MENU_PROMPT
+            elif verb == "STREAM FILE" and prompt == POLICY_MENU_LISTING:
+                reading = False
+            elif reading and verb in SPOKEN_VERBS:
                 spoken.append(f"{verb} {args[0]}")
-            elif verb == "STREAM FILE" and args[0].startswith(PROMPT_PREFIX + "status_"):
-                spoken.append(f"{verb} {args[0]}")
+            elif reading and verb == "STREAM FILE" and prompt.startswith("status_"):
+                spoken.append(f"{verb} {prompt}")
         return tuple(spoken)
 
     def problem(self) -> str:
@@ -235,17 +257,29 @@ def agi_environment(caller: Caller, unique_id: str, port: int, thread_id: int) -
     return ("".join(f"{key}: {value}\n" for key, value in lines) + "\n").encode("utf-8")
 
 
-def reply_to(command: str, caller: Caller) -> str:
-    """Asterisk's reply line to one command, the caller keying what a customer would."""
+def prompt_name(argument: str) -> str:
+    """``hotline/en/main_menu`` (or the last of ``a&b``) -> ``main_menu``."""
+    return argument.split("&")[-1].rsplit("/", 1)[-1]
+
+
+def reply_to(command: str, caller: Caller, menus: dict[str, int]) -> str:
+    """Asterisk's reply line to one command, the caller keying what a customer would;
+    ``menus`` counts the times each menu was answered in this call."""
     verb, args = split_command(command)
     if verb == "STREAM FILE":
         return "200 result=0 endpos=12000"  # played to the end, nothing pressed
     if verb == "GET DATA":
-        prompt = args[0].split("&")[-1].removeprefix(PROMPT_PREFIX)
+        prompt = prompt_name(args[0])
+        answered = menus.get(prompt, 0)
+        menus[prompt] = answered + 1
         if prompt == BIRTH_DATE_PROMPT:
             keyed = caller.birth_date
         elif prompt == POLICY_NUMBER_PROMPT:
             keyed = caller.policy_no
+        elif prompt == MAIN_MENU_PROMPT:
+            keyed = HEAR_POLICIES if answered == 0 else END_CALL
+        elif prompt == POLICY_MENU_PROMPT:
+            keyed = str(answered + 1) if answered < caller.listed else BACK
         else:
             return "200 result= (timeout)"
         max_digits = int(args[2]) if args[2].isdigit() else 0
@@ -256,11 +290,32 @@ def reply_to(command: str, caller: Caller) -> str:
     return "510 Invalid or unknown command"
 
 
+class Concurrency:
+    """How many sessions are open at once, and the most there were."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.peak = 0
+
+    def enter(self) -> None:
+        self.open += 1
+        self.peak = max(self.peak, self.open)
+
+    def leave(self) -> None:
+        self.open -= 1
+
+
 async def run_session(caller: Caller, unique_id: str, port: int, thread_id: int,
-                      timeout: float) -> SessionResult:
+                      timeout: float, hold: float = 0.0, concurrency: Concurrency | None = None) -> SessionResult:
+    """One call. ``hold`` > 0: each reply to a command that plays audio or waits for keys comes
+    that many seconds later (0.5x to 1.5x, at random), as the prompt would take to play."""
     result = SessionResult(caller)
     started = time.perf_counter()
     writer = None
+    jitter = random.Random(thread_id)
+    menus: dict[str, int] = {}
+    if concurrency is not None:
+        concurrency.enter()
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
         writer.write(agi_environment(caller, unique_id, port, thread_id))
@@ -276,7 +331,9 @@ async def run_session(caller: Caller, unique_id: str, port: int, thread_id: int,
             result.commands.append(command)
             verb, _ = split_command(command)
             result.think_times.append((verb, arrived - sent_at))
-            writer.write((reply_to(command, caller) + "\n").encode("utf-8"))
+            if hold and verb in PLAYING_VERBS:
+                await asyncio.sleep(hold * jitter.uniform(0.5, 1.5))
+            writer.write((reply_to(command, caller, menus) + "\n").encode("utf-8"))
             await writer.drain()
             sent_at = time.perf_counter()
     except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
@@ -284,6 +341,8 @@ async def run_session(caller: Caller, unique_id: str, port: int, thread_id: int,
     finally:
         if writer is not None:
             writer.close()
+        if concurrency is not None:
+            concurrency.leave()
         result.duration = time.perf_counter() - started
     return result
 
@@ -292,8 +351,11 @@ async def run_session(caller: Caller, unique_id: str, port: int, thread_id: int,
 
 @dataclass
 class LevelReport:
+    server: str
     sessions_wanted: int
     rounds: int
+    hold_ms: float
+    peak_simultaneous: int
     sessions: int
     wall_seconds: float
     commands: int
@@ -307,6 +369,10 @@ class LevelReport:
     @property
     def sessions_per_second(self) -> float:
         return self.sessions / self.wall_seconds
+
+    @property
+    def server_cpu_us_per_command(self) -> float:
+        return 1e6 * self.server_cpu_seconds / max(self.commands, 1)
 
     @property
     def commands_per_second(self) -> float:
@@ -337,26 +403,31 @@ class UniqueIds:
         return f"{self._epoch}.{self._next}", self._next
 
 
-async def run_level(slots: int, rounds: int, callers: list[Caller], port: int,
-                    ids: UniqueIds, timeout: float) -> tuple[list[SessionResult], float]:
-    """``slots`` simultaneous channels, each placing ``rounds`` calls back to back."""
+async def run_level(slots: int, rounds: int, callers: list[Caller], port: int, ids: UniqueIds,
+                    timeout: float, hold: float = 0.0, ramp: float = 0.0
+                    ) -> tuple[list[SessionResult], float, int]:
+    """``slots`` simultaneous channels, each placing ``rounds`` calls back to back; channel i
+    starts ``i * ramp / slots`` seconds in (calls arrive over the ramp, not in one instant).
+    Returns the sessions, the wall time and the most sessions that were open at once."""
+    concurrency = Concurrency()
 
     async def slot(index: int) -> list[SessionResult]:
+        await asyncio.sleep(index * ramp / slots)
         results = []
         for round_no in range(rounds):
             caller = callers[(index * rounds + round_no) % len(callers)]
             unique_id, thread_id = ids.next()
-            results.append(await run_session(caller, unique_id, port, thread_id, timeout))
+            results.append(await run_session(caller, unique_id, port, thread_id, timeout, hold, concurrency))
         return results
 
     started = time.perf_counter()
     per_slot = await asyncio.gather(*(slot(i) for i in range(slots)))
     wall = time.perf_counter() - started
-    return [r for results in per_slot for r in results], wall
+    return [r for results in per_slot for r in results], wall, concurrency.peak
 
 
-def level_report(slots: int, rounds: int, results: list[SessionResult], wall: float,
-                 server_cpu: float, client_cpu: float) -> LevelReport:
+def level_report(server: str, slots: int, rounds: int, hold_ms: float, peak: int, results: list[SessionResult],
+                 wall: float, server_cpu: float, client_cpu: float) -> LevelReport:
     by_verb: dict[str, list[float]] = defaultdict(list)
     for result in results:
         for verb, seconds in result.think_times:
@@ -366,7 +437,8 @@ def level_report(slots: int, rounds: int, results: list[SessionResult], wall: fl
     by_verb_summary.update({verb: summarise(values) for verb, values in sorted(by_verb.items())})
     problems = [p for p in (r.problem() for r in results) if p]
     return LevelReport(
-        sessions_wanted=slots, rounds=rounds, sessions=len(results), wall_seconds=wall,
+        server=server, sessions_wanted=slots, rounds=rounds, hold_ms=hold_ms, peak_simultaneous=peak,
+        sessions=len(results), wall_seconds=wall,
         commands=sum(len(r.commands) for r in results), errors=len(problems),
         error_samples=sorted(set(problems))[:5], think_ms=by_verb_summary,
         session_ms=summarise([r.duration for r in results]),
@@ -416,16 +488,28 @@ def prepare_database(url: str, customers: int) -> None:
     """Migrate, then load the demo book with ``ivr demo-data`` as an operator would."""
     log(f"migrating {redact(url)} and loading a demo book of {customers} customers ...")
     upgrade(url)
-    subprocess.run([str(ivr_command()), "demo-data", "--customers", str(customers)],
-                   env=server_environment(url), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([*ivr_command(), "demo-data", "--customers", str(customers)],
+                   env=server_environment(url), check=True, stdout=subprocess.DEVNULL, cwd=PROJECT_ROOT)
 
 
-def ivr_command() -> Path:
-    return Path(sys.executable).parent / "ivr"
+def ivr_command() -> list[str]:
+    """``ivr`` of this checkout (run from PROJECT_ROOT): the installed script may be another's."""
+    return [sys.executable, "-m", "ivr.cli"]
 
 
 def server_environment(url: str) -> dict[str, str]:
-    return {**os.environ, "IVR_DATABASE_URL": url, "IVR_LOG_LEVEL": "WARNING"}
+    """The servers' settings: the benchmark's database, warnings only, and open round the clock
+    (a call outside opening hours is offered a callback instead of its policies)."""
+    return {**os.environ, "IVR_DATABASE_URL": url, "IVR_LOG_LEVEL": "WARNING",
+            "IVR_OPENING_HOURS": ROUND_THE_CLOCK, "IVR_HOLIDAYS": ""}
+
+
+#: The FastAGI servers this benchmark can compare, by name: the command that serves on a port.
+SERVERS = {
+    "ivr": lambda port: [*ivr_command(), "agi", "--port", str(port)],
+    "panoramisk": lambda port: [sys.executable, str(PROJECT_ROOT / "bench" / "panoramisk_agi.py"),
+                                "--port", str(port)],
+}
 
 
 def free_port() -> int:
@@ -435,12 +519,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def agi_server(url: str, log_path: Path) -> Iterator[tuple[int, int]]:
-    """``ivr agi`` on a free port; yields (port, pid) once it accepts connections."""
+def agi_server(url: str, log_path: Path, server: str = "ivr") -> Iterator[tuple[int, int]]:
+    """A FastAGI server of ``SERVERS`` on a free port; yields (port, pid) once it accepts connections."""
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as server_log:
-        process = subprocess.Popen([str(ivr_command()), "agi", "--port", str(port)],
+        process = subprocess.Popen(SERVERS[server](port),
                                    env=server_environment(url), stdout=server_log,
                                    stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
         try:
@@ -456,22 +540,26 @@ def agi_server(url: str, log_path: Path) -> Iterator[tuple[int, int]]:
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 30.0) -> None:
+    """Until the server listens on ``port``. Read from /proc/net/tcp, not by connecting: a
+    connection closed before the AGI environment ends sends panoramisk 1.4's handler into an
+    endless loop (its ``reader.read()`` returns b'' at end of stream and it reads again)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"ivr agi exited with status {process.returncode} before listening")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            raise RuntimeError(f"the server exited with status {process.returncode} before listening")
+        if is_listening(port):
             return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"ivr agi did not listen on port {port} within {seconds:.0f}s")
+        time.sleep(0.1)
+    raise RuntimeError(f"the server did not listen on port {port} within {seconds:.0f}s")
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def is_listening(port: int) -> bool:
+    listen_state = "0A"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == listen_state:
+            return True
+    return False
 
 
 def own_cpu_seconds() -> float:
@@ -491,34 +579,37 @@ def raise_open_file_limit(wanted: int) -> None:
 
 def markdown(reports: list[LevelReport], backend: str) -> str:
     lines = [f"### {backend}", "",
-             "| N | sessions | wall s | sessions/s | AGI commands/s | think p50 ms | think p99 ms "
-             "| session p50 ms | session p99 ms | server CPU ms/session | client CPU ms/session | errors |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| N | server | hold ms | sessions | peak open | wall s | sessions/s | AGI commands/s "
+             "| think p50 ms | think p99 ms | session p50 ms | session p99 ms | server CPU µs/command "
+             "| server CPU ms/session | client CPU ms/session | dropped |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in reports:
         every = r.think_ms.get("(all commands)", {"p50": 0.0, "p99": 0.0})
         lines.append(
-            f"| {r.sessions_wanted} | {r.sessions} | {r.wall_seconds:.1f} | {r.sessions_per_second:.1f} "
+            f"| {r.sessions_wanted} | {r.server} | {r.hold_ms:.0f} | {r.sessions} | {r.peak_simultaneous} "
+            f"| {r.wall_seconds:.1f} | {r.sessions_per_second:.1f} "
             f"| {r.commands_per_second:.0f} | {every['p50']:.2f} | {every['p99']:.2f} "
-            f"| {r.session_ms['p50']:.0f} | {r.session_ms['p99']:.0f} "
+            f"| {r.session_ms['p50']:.0f} | {r.session_ms['p99']:.0f} | {r.server_cpu_us_per_command:.0f} "
             f"| {1000 * r.server_cpu_seconds / max(r.sessions, 1):.1f} "
             f"| {1000 * r.client_cpu_seconds / max(r.sessions, 1):.1f} | {r.errors} |")
-    verbs = [v for v in reports[0].think_ms if v != "(all commands)"] if reports else []
+    verbs = sorted({v for r in reports for v in r.think_ms if v != "(all commands)"})
     lines += ["", "Server think time per command verb, p50 / p99 in ms "
               "(time from our reply to the server's next command; "
               f"`{END_OF_SESSION}` is the last reply until the server hangs up):", "",
-              "| verb | per session | " + " | ".join(f"N={r.sessions_wanted}" for r in reports) + " |",
+              "| verb | per session | " + " | ".join(f"N={r.sessions_wanted} {r.server}" for r in reports) + " |",
               "|---|---:|" + "---:|" * len(reports)]
     for verb in verbs:
-        per_session = reports[0].think_ms[verb]["count"] / max(reports[0].sessions, 1)
+        first = next(r for r in reports if verb in r.think_ms)
+        per_session = first.think_ms[verb]["count"] / max(first.sessions, 1)
         cells = []
         for r in reports:
             figures = r.think_ms.get(verb)
             cells.append(f"{figures['p50']:.2f} / {figures['p99']:.2f}" if figures else "-")
         lines.append(f"| {verb} | {per_session:.1f} | " + " | ".join(cells) + " |")
-    problems = [(r.sessions_wanted, p) for r in reports for p in r.error_samples]
+    problems = [(r.sessions_wanted, r.server, p) for r in reports for p in r.error_samples]
     if problems:
-        lines += ["", "Errors (first kinds per level):", ""]
-        lines += [f"- N={n}: {p[:300]}" for n, p in problems]
+        lines += ["", "Dropped sessions (first kinds per level):", ""]
+        lines += [f"- N={n} {server}: {p[:300]}" for n, server, p in problems]
     return "\n".join(lines)
 
 
@@ -554,6 +645,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="untimed sessions before the first level (default: 5)")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="seconds to wait for any one server line before failing a session")
+    parser.add_argument("--servers", nargs="+", choices=sorted(SERVERS), default=["ivr"],
+                        help="FastAGI servers to measure, each level on each in turn, same client and book: "
+                             "ivr (ivr agi) and panoramisk (bench/panoramisk_agi.py, needs the bench extra)")
+    parser.add_argument("--hold-ms", type=float, default=0.0,
+                        help="answer each command that plays audio or awaits keys this many ms later "
+                             "(0.5x-1.5x at random), as a prompt would take; 0 (default): at once, "
+                             "which measures capacity")
+    parser.add_argument("--ramp", type=float, default=0.0,
+                        help="seconds over which the N channels start (default 0: all at once)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH",
                         help="also write every figure as JSON to PATH")
     return parser.parse_args(argv)
@@ -573,23 +673,28 @@ def main(argv: list[str] | None = None) -> int:
     raise_open_file_limit(4 * max(args.sessions) + 256)
     backend = "sqlite" if args.database_url is None else make_url(args.database_url).get_backend_name()
     reports: list[LevelReport] = []
-    with benchmark_database(args.database_url, f"agi-load-{backend}", args.customers) as url:
+    with benchmark_database(args.database_url, f"agi-load-{backend}", args.customers) as url, ExitStack() as stack:
         callers = pick_callers(url, args.customers)
         if not callers:
             raise SystemExit("the demo book has no customer with a mobile number of their own")
-        log(f"{len(callers)} callers recognised by their own mobile number")
+        log(f"{len(callers)} English-speaking callers recognised by their own mobile number")
         ids = UniqueIds()
-        with agi_server(url, BENCH_DIR / f"agi-server-{backend}.log") as (port, pid):
+        servers = {name: stack.enter_context(agi_server(url, BENCH_DIR / f"agi-server-{name}-{backend}.log", name))
+                   for name in args.servers}
+        for port, _ in servers.values():
             if args.warmup:
                 asyncio.run(run_level(1, args.warmup, callers, port, ids, args.timeout))
-            for slots in args.sessions:
-                rounds = max(args.rounds, -(-args.min_calls // slots))
+        for slots in args.sessions:
+            rounds = max(args.rounds, -(-args.min_calls // slots))
+            for name, (port, pid) in servers.items():
                 server_before, client_before = process_cpu_seconds(pid), own_cpu_seconds()
-                results, wall = asyncio.run(run_level(slots, rounds, callers, port, ids, args.timeout))
-                report = level_report(slots, rounds, results, wall,
+                results, wall, peak = asyncio.run(run_level(slots, rounds, callers, port, ids, args.timeout,
+                                                            args.hold_ms / 1000, args.ramp))
+                report = level_report(name, slots, rounds, args.hold_ms, peak, results, wall,
                                       process_cpu_seconds(pid) - server_before,
                                       own_cpu_seconds() - client_before)
-                log(f"N={slots}: {report.sessions} sessions in {wall:.1f}s, {report.errors} errors")
+                log(f"N={slots} {name}: {report.sessions} sessions in {wall:.1f}s (at most {peak} open), "
+                    f"{report.errors} dropped, {report.server_cpu_us_per_command:.0f} µs server CPU per command")
                 reports.append(report)
     print(markdown(reports, f"{backend} ({redact(url).split('?')[0]})"))
     if args.json is not None:
@@ -597,7 +702,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "machine": machine(), "backend": backend, "command": sys.argv,
             "levels": [{**vars(r), "sessions_per_second": r.sessions_per_second,
-                        "commands_per_second": r.commands_per_second} for r in reports],
+                        "commands_per_second": r.commands_per_second,
+                        "server_cpu_us_per_command": r.server_cpu_us_per_command} for r in reports],
         }, indent=2))
     return 1 if any(r.errors for r in reports) else 0
 

@@ -133,6 +133,11 @@ def _argument(value: object) -> str:
     return text if _SAFE_TOKEN.match(text) else quote(text)
 
 
+def command_line(command: str, *args: object) -> str:
+    """One AGI command as sent, without its newline: empty arguments dropped, the rest quoted."""
+    return " ".join([command.strip()] + [_argument(a) for a in args if a is not None and str(a) != ""])
+
+
 def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace").replace("\x00", "")
 
@@ -216,8 +221,7 @@ class AgiSession(AGI):
         return self.get_result()
 
     def send_command(self, command: str, *args: object) -> None:
-        parts = [command.strip()] + [_argument(a) for a in args if a is not None and str(a) != ""]
-        line = " ".join(parts) + "\n"
+        line = command_line(command, *args) + "\n"
         try:
             self._writer.write(line.encode("utf-8"))
             self._writer.flush()
