@@ -9,9 +9,10 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from ivr.cli import main
-from ivr.db.models import AgentStatus, Customer, CustomerPhone, PolicyStatus, ProductLine, SalesAgent, Tier
+from ivr.db.models import AgentStatus, Call, Customer, Disposition, CustomerPhone, PolicyStatus, ProductLine, SalesAgent, Tier
 from ivr.db.session import session_scope
 from ivr.domain.book_import import Book, BookCounts, write_book
+from ivr.domain.calls import CallJournal, NewCall
 from ivr.domain.customers import find_customer_by_phone, find_policy, verify_birth_date
 from ivr.domain.demo_data import DEMO_CUSTOMER_NO, build_demo_book
 
@@ -91,6 +92,18 @@ def test_cli_demo_data_prints_the_demo_customer(database_url: str) -> None:
 
     assert result.exit_code == 0, result.output
     assert "DEMO0001" in result.output and "19800517" in result.output and "8800000002" in result.output
+
+
+def test_calls_after_the_demo_history_get_new_ids(database_url: str) -> None:
+    """The history is written with its ids given; the next real call must not collide with call 1."""
+    result = CliRunner().invoke(main, ["--database-url", database_url, "demo-data", "--customers", "5",
+                                       "--history-days", "1", "--calls-per-day", "5"])
+    assert result.exit_code == 0, result.output
+    journal = CallJournal.open(NewCall(unique_id="1700000000.1", channel="PJSIP/trunk-1", flow="hotline",
+                                       ani="13800138000", caller_name="", dnis="95519"))
+    journal.close(Disposition.ABANDONED_IN_IVR)
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Call)) == 6
 
 
 def test_cli_demo_data_gives_one_console_user_per_role_with_its_documented_password(database_url: str) -> None:

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Dialect, Engine, Select, create_engine, event
+from sqlalchemy import Dialect, Engine, Select, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -162,6 +162,16 @@ def _first_row(engine: Engine, sql: str, arguments: Sequence[object] | Mapping[s
     finally:
         connection.close()
     return None if row is None else tuple(row)
+
+
+def advance_id_sequences(session: Session, tables: Sequence[Any]) -> None:
+    """After rows were inserted with ids given (bulk writes), move PostgreSQL's id sequences past
+    them, or the next ordinary insert collides with row 1. SQLite needs nothing."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in tables:
+        session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                             f"coalesce(max(id), 0) + 1, false) FROM {table.name}"))
 
 
 def insert_if_absent(session: Session, model: type[Base], **values: object) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from ivr.db.models import (AgentState, AgentStateChange, Call, Complaint, ComplaintStatus, ComplaintSubject,
                            Customer, Disposition, QueueCall, QueueOutcome)
+from ivr.db.session import advance_id_sequences
 
 QUEUES = ("general", "vip", "claims", "complaints")
 QUEUE_WEIGHTS = (60, 10, 20, 10)
@@ -117,4 +118,6 @@ def write_history(session: Session, first: date, days: int, calls_per_day: int, 
             if batch:
                 session.execute(insert(table), batch)
         written += len(rows.calls)
+    advance_id_sequences(session, (Call.__table__, QueueCall.__table__, AgentStateChange.__table__,
+                                   Complaint.__table__))
     return written
