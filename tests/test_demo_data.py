@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from ivr.cli import main
-from ivr.db.models import AgentStatus, Call, Customer, Disposition, CustomerPhone, PolicyStatus, ProductLine, SalesAgent, Tier
+from ivr.db.models import (AgentStatus, Call, Customer, CustomerPhone, Disposition, PolicyStatus, ProductLine,
+                           SalesAgent, Tier)
 from ivr.db.session import session_scope
 from ivr.domain.book_import import Book, BookCounts, write_book
 from ivr.domain.calls import CallJournal, NewCall
