@@ -4,6 +4,7 @@ a menu, and the sales agents' internal line."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import date, timedelta
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from ivr.config import get_settings
 from ivr.db.models import AgentCheck, Claim, Complaint, FraudAlert
 from ivr.db.session import session_scope
+from ivr.domain import audit
 from ivr.domain.recordings import absolute_path
 from ivr.testing.ivr_call import IvrCall
 
@@ -111,7 +113,12 @@ def test_complete_claim_with_a_future_date_first_rejected(hotline, sip_caller, a
         assert claim.incident_date == date(2026, 11, 1)
         assert claim.callback_number == "+8613911110001"
         assert claim.recording_path and absolute_path(claim.recording_path).stat().st_size > 44
+        unique_id = claim.call_unique_id
     assert hotline.call_record(call.channel).disposition.value == "self_served"
+    trail = audit.list_entries(audit.CLAIM, first.group(1))  # each step audited in its own transaction
+    assert [(e.actor, e.action) for e in trail] == [("ivr", action) for action in (
+        "opened", "incident_type", "incident_date", "callback_number", "recording", "submitted")]
+    assert all(json.loads(e.details)["call"] == unique_id for e in trail) and audit.verify_chain().problem is None
 
 
 def test_claim_abandoned_while_recording_is_saved_incomplete_with_the_partial_recording(
