@@ -670,6 +670,8 @@ def machine() -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM (timeout, a terminal closing) unwinds like Ctrl-C, so the servers we started are stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     raise_open_file_limit(4 * max(args.sessions) + 256)
     backend = "sqlite" if args.database_url is None else make_url(args.database_url).get_backend_name()
     reports: list[LevelReport] = []
