@@ -46,17 +46,13 @@ REPEAT_CONTACT_DAYS = 7  # first-call resolution: no call back by the same custo
 REPORT_WORK_MEM = "512MB"  # PostgreSQL memory for one report query's sorts and hashes
 # A customer's next wait strictly after this one (waits at the same instant are not "after"): the
 # smallest later joined_at of the partition, its own instant's rows excluded (SQLAlchemy cannot say
-# EXCLUDE GROUP). Partitioned by an expression, not the column: PostgreSQL would otherwise walk the
-# (customer, joined_at) index to save the sort, reading the table in random order; an unrecognised
-# caller's wait is a partition of its own. Three such: any next wait (for a wait about no known
-# policy), the next about the same policy, and the next about no known policy (either may be a
-# repeat of a wait about a policy); the first and last share one sort.
-_CUSTOMER = "coalesce(queue_calls.customer_id, -queue_calls.id)"
-_FOLLOWING = "ORDER BY queue_calls.joined_at RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING EXCLUDE GROUP"
-NEXT_WAIT = f"min(queue_calls.joined_at) OVER (PARTITION BY {_CUSTOMER} {_FOLLOWING})"
-NEXT_SAME_POLICY = f"min(queue_calls.joined_at) OVER (PARTITION BY {_CUSTOMER}, queue_calls.policy_no {_FOLLOWING})"
-NEXT_NO_POLICY = (f"min(CASE WHEN queue_calls.policy_no = '' THEN queue_calls.joined_at END) "
-                  f"OVER (PARTITION BY {_CUSTOMER} {_FOLLOWING})")
+# EXCLUDE GROUP), and the policy that wait was about. Partitioned by an expression, not the column:
+# PostgreSQL would otherwise walk the (customer, joined_at) index to save the sort, reading the table
+# in random order; an unrecognised caller's wait is a partition of its own. Both share one sort.
+_NEXT = ("OVER (PARTITION BY coalesce(queue_calls.customer_id, -queue_calls.id) ORDER BY queue_calls.joined_at "
+         "RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING EXCLUDE GROUP)")
+NEXT_WAIT = f"min(queue_calls.joined_at) {_NEXT}"
+NEXT_POLICY = f"first_value(queue_calls.policy_no) {_NEXT}"
 
 
 @dataclass(frozen=True)
@@ -239,26 +235,26 @@ def queue_kpis(period: Period, by: Grouping) -> list[QueueKpis]:
     target = get_settings().service_level_seconds
     with session_scope() as session:
         _for_reports(session)
-        # Each wait with the same customer's next one about the same policy (or an unknown one) in the
-        # period (window functions); when there is none in the period, it is looked up in the 7 days
-        # after it (an index probe each).
+        # Each wait with the same customer's next one in the period and what it was about (one sort).
+        # Settled from it: no next wait within 7 days (no repeat), or a next about the same matter
+        # (a repeat). Otherwise (a next about another policy, or none in the period) an index probe
+        # looks for a repeat among the customer's waits of the next 7 days.
         w = QueueCall
         waits = (select(w.unique_id, w.queue, w.agent_id, w.customer_id, w.joined_at, w.outcome, w.wait_seconds,
                         w.answered_at, w.ended_at, w.transferred, w.policy_no,
-                        literal_column(NEXT_WAIT).label("next_any"), literal_column(NEXT_SAME_POLICY).label("next_same"),
-                        literal_column(NEXT_NO_POLICY).label("next_unknown"))
+                        literal_column(NEXT_WAIT).label("next_joined"), literal_column(NEXT_POLICY).label("next_policy"))
                  .where(w.joined_at >= period.start, w.joined_at < period.end).subquery("waits"))
         q = waits.c
         span = timedelta(days=REPEAT_CONTACT_DAYS)
         later = aliased(QueueCall, name="later")
-        next_joined = case((q.policy_no == "", q.next_any),
-                           else_=_earlier(session, func.coalesce(q.next_same, q.next_unknown),
-                                          func.coalesce(q.next_unknown, q.next_same)))
-        same_matter = or_(q.policy_no == "", later.policy_no == "", later.policy_no == q.policy_no)
-        repeat = case((next_joined.is_not(None),
-                       and_(next_joined > q.joined_at, _within(session, next_joined, q.joined_at, span))),
-                      else_=exists().where(later.customer_id == q.customer_id, later.joined_at >= period.end,
-                                           _within(session, later.joined_at, q.joined_at, span), same_matter))
+        probe = exists().where(later.customer_id == q.customer_id, later.joined_at > q.joined_at,
+                               _within(session, later.joined_at, q.joined_at, span),
+                               or_(q.policy_no == "", later.policy_no == "", later.policy_no == q.policy_no))
+        has_next = q.next_joined.is_not(None)
+        repeat = case((and_(has_next, ~_within(session, q.next_joined, q.joined_at, span)), False),
+                      (and_(has_next, or_(q.policy_no == "", q.next_policy == "", q.next_policy == q.policy_no)),
+                       True),
+                      else_=probe)
         team = aliased(ConsoleUser, name="team_of")
         key = _group_key(session, by, q.joined_at, q.queue, q.agent_id, team.team)
         wait = func.coalesce(q.wait_seconds, 0)
