@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+import pytest
+
 from test_agi_protocol import session_with
 
 from ivr.telephony.channel import AgiChannel, CallInfo, flow_name, since_answer
@@ -39,6 +41,13 @@ def test_flow_name_from_fastagi_url_and_from_process_agi_path():
     assert flow_name({"agi_request": "agi://127.0.0.1:4573/hotline"}) == "hotline"
     assert flow_name({"agi_request": "/opt/hotline/agi/hotline"}) == "hotline"
     assert flow_name({"agi_request": "/usr/share/asterisk/agi-bin/claims.agi"}) == "claims"
+
+
+@pytest.mark.parametrize("script", ["../hotline", "x/hotline", "hotline/", "hotline/..", "/hotline", "hotline.agi",
+                                    "hotline%2F..", "h" * 10_000])
+def test_a_fastagi_path_is_taken_whole_so_a_hostile_one_names_no_flow(script: str) -> None:
+    assert flow_name({"agi_network_script": script}) == script
+    assert flow_name({"agi_request": f"agi://127.0.0.1:4573/{script}"}) == script
 
 
 def test_a_channel_variable_set_by_whoever_made_the_call_is_read_and_an_unset_one_is_empty():

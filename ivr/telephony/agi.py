@@ -18,12 +18,14 @@ so ``AgiSession`` subclasses it and replaces the transport methods only:
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from asterisk.agi import AGI
 
@@ -289,9 +291,38 @@ def _is_env_line(text: str) -> bool:
     return bool(sep) and _ENV_KEY.match(key) is not None
 
 
+class _DeadlineSocketIO(socket.SocketIO):
+    """A socket's raw reads, failing once a deadline has passed however the bytes trickle in.
+
+    A socket timeout limits each read only: a peer sending a byte now and then
+    (garbage, a line that never ends) would hold the connection, its thread
+    and its slot for ever. Until :meth:`end_deadline`, each read may wait only
+    for what is left of the time, and none starts after it.
+    """
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        super().__init__(sock, "rb")
+        self._owner = sock
+        self._deadline: float | None = time.monotonic() + seconds
+
+    def readinto(self, buffer: Any) -> int | None:
+        if self._deadline is not None:
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the AGI environment did not arrive in time")
+            self._owner.settimeout(remaining)
+        return super().readinto(buffer)
+
+    def end_deadline(self, timeout: float) -> None:
+        """From now on each read waits up to ``timeout``, with no overall limit."""
+        self._deadline = None
+        self._owner.settimeout(timeout)
+
+
 def open_socket_session(sock: socket.socket, env_timeout: float, reply_timeout: float) -> AgiSession:
-    """An ``AgiSession`` on an accepted FastAGI connection, with both time limits."""
-    sock.settimeout(env_timeout)
-    reader = sock.makefile("rb")
+    """An ``AgiSession`` on an accepted FastAGI connection: the whole environment must arrive within
+    ``env_timeout``; after it, each reply within ``reply_timeout``."""
+    raw = _DeadlineSocketIO(sock, env_timeout)
+    reader = io.BufferedReader(raw)
     writer = sock.makefile("wb")
-    return AgiSession(reader, writer, on_environment_read=lambda: sock.settimeout(reply_timeout))
+    return AgiSession(reader, writer, on_environment_read=lambda: raw.end_deadline(reply_timeout))

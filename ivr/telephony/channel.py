@@ -76,11 +76,18 @@ def _known(value: str) -> str:
 
 
 def flow_name(env: dict[str, str]) -> str:
-    """The flow a call asks for: the path of ``agi://host:port/<flow>``, or
-    ``agi_network_script``, or the process-AGI script name."""
-    script = env.get("agi_network_script") or urlsplit(env.get("agi_request", "")).path
-    name = script.strip("/").split("?")[0].split("/")[-1]
-    return name.split(".")[0]
+    """The flow a call asks for: ``agi_network_script`` (the path of ``agi://host:port/<flow>``)
+    without its query, or the process-AGI script's file name without its suffix.
+
+    A FastAGI path is taken whole: ``x/hotline`` or ``../hotline`` is no flow's
+    name, so such a call goes to a person instead of to the last segment's flow.
+    """
+    if env.get("agi_network_script"):
+        return env["agi_network_script"].split("?")[0]
+    request = urlsplit(env.get("agi_request", ""))
+    if request.scheme in ("agi", "hagi"):
+        return request.path[1:]
+    return request.path.rstrip("/").split("/")[-1].split(".")[0]
 
 
 class Channel(Protocol):
