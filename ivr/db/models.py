@@ -758,6 +758,7 @@ class RecordingStatus(str, enum.Enum):
     RECORDING = "recording"  # Asterisk is still writing it (its WAV header says 0 bytes)
     COMPLETE = "complete"  # closed, hashed, catalogued
     UNFINISHED = "unfinished"  # never closed (Asterisk died mid-call): kept as found
+    FAILED = "failed"  # the call ended but its files were never written (a full disk): alerted
     PURGED = "purged"  # deleted at the end of its retention
 
 

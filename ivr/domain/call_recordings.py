@@ -11,6 +11,11 @@ that has not changed for ``recording_stable_seconds``: only then is it
 hashed, linked to its call, agent, queue and campaign, given its retention
 date, and offered for transcription. A file that is never closed (Asterisk
 died mid-call) is kept and marked ``unfinished`` after ``UNFINISHED_AFTER``.
+A file still not closed and unchanged ``recording_failed_seconds`` after its
+call ended was never written (MixMonitor could not write: a full disk) and
+is marked ``failed``; each collect also checks the free space where
+MixMonitor writes against ``recording_min_free_mb``. Both are alerts
+(``ivr.domain.health``).
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import hashlib
 import json
 import logging
 import re
+import shutil
 import struct
 import wave
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ivr.config import get_settings
@@ -36,9 +42,9 @@ from ivr.domain import audit
 from ivr.domain.errors import NotFound, ValidationError
 from ivr.domain.values import recording_path
 
-__all__ = ["CALLS_FOLDER", "CollectCounts", "FileProblem", "PauseView", "RecordingFiles", "TurnRecord",
+__all__ = ["CALLS_FOLDER", "CollectCounts", "FileProblem", "PauseView", "RecordingFiles", "RecordingSpace", "TurnRecord",
            "claim_transcription", "collect", "fail_transcription", "files_of", "get_recording", "latest_recordings",
-           "mark_queued",
+           "failed_recordings_since", "mark_queued", "recording_space",
            "pause_recording", "pauses_of", "pending_transcriptions", "purge_expired", "resume_recording", "retention_years", "save_transcript", "search_transcripts",
            "set_legal_hold", "transcript_of", "verify_recordings", "wav_closed"]
 
@@ -65,6 +71,20 @@ class CollectCounts:
     found: int  # newly seen on disk
     completed: list[int]  # recording ids catalogued now: ready for transcription
     unfinished: int
+    failed: int = 0  # found not written now (their call ended, their files empty or cut short)
+
+
+@dataclass(frozen=True)
+class RecordingSpace:
+    """Free space where MixMonitor writes today's calls."""
+
+    folder: Path
+    free_bytes: int
+    min_free_bytes: int
+
+    @property
+    def low(self) -> bool:
+        return self.free_bytes < self.min_free_bytes
 
 
 @dataclass(frozen=True)
@@ -119,17 +139,40 @@ def retention_years(call_type: str) -> int:
 
 def collect(now: datetime) -> CollectCounts:
     """Catalogue new recordings on disk and complete those MixMonitor has closed (idempotent)."""
+    space = recording_space(now)
+    if space.low:
+        log.error("recordings folder low on space, calls may not be recorded: folder=%s free_bytes=%d "
+                  "min_free_bytes=%d", space.folder, space.free_bytes, space.min_free_bytes)
     found = _discover(now)
-    completed, unfinished = [], 0
-    with session_scope() as session:
+    completed, unfinished, failed = [], 0, 0
+    with session_scope() as session:  # a failed one is looked at again: written after all, it completes
         open_ids = list(session.scalars(select(CallRecording.id).where(
-            CallRecording.status == RecordingStatus.RECORDING).order_by(CallRecording.id)))
+            CallRecording.status.in_([RecordingStatus.RECORDING, RecordingStatus.FAILED])).order_by(CallRecording.id)))
     for recording_id in open_ids:
-        state = _look_at(recording_id, now)
+        state = _look_at(recording_id, now, space)
         if state == "complete":
             completed.append(recording_id)
         unfinished += state == "unfinished"
-    return CollectCounts(found, completed, unfinished)
+        failed += state == "failed"
+    return CollectCounts(found, completed, unfinished, failed)
+
+
+def recording_space(now: datetime) -> RecordingSpace:
+    """Free space in today's calls folder (a mount of its own, perhaps), else ``calls/``, else the recordings
+    folder; none of them there: nothing can be written, 0 bytes free."""
+    root = Path(get_settings().recordings_dir)
+    minimum = get_settings().recording_min_free_mb * 1024 * 1024
+    for folder in (root / CALLS_FOLDER / f"{now:%Y-%m-%d}", root / CALLS_FOLDER, root):
+        if folder.is_dir():
+            return RecordingSpace(folder, shutil.disk_usage(folder).free, minimum)
+    return RecordingSpace(root, 0, minimum)
+
+
+def failed_recordings_since(since: datetime) -> int:
+    """How many calls since ``since`` were not recorded (their files never written)."""
+    with session_scope() as session:
+        return session.scalar(select(func.count()).select_from(CallRecording).where(
+            CallRecording.status == RecordingStatus.FAILED, CallRecording.started_at >= since)) or 0
 
 
 def _discover(now: datetime) -> int:
@@ -153,8 +196,8 @@ def _discover(now: datetime) -> int:
     return found
 
 
-def _look_at(recording_id: int, now: datetime) -> str:
-    """``complete``, ``unfinished``, or ``recording`` (still written, or not yet stable)."""
+def _look_at(recording_id: int, now: datetime, space: RecordingSpace) -> str:
+    """``complete``, ``unfinished``, ``failed``, or ``recording`` (still written, or not yet stable)."""
     with session_scope() as session:
         row = session.get(CallRecording, recording_id)
         assert row is not None
@@ -169,6 +212,14 @@ def _look_at(recording_id: int, now: datetime) -> str:
                 return "recording"
             _complete(session, row, files, now)
             return "complete"
+        if row.status is RecordingStatus.FAILED:
+            return "recording"  # already alerted; completes if its files are written after all
+        if _never_written(session, row.unique_id, now, stable_since):
+            row.status = RecordingStatus.FAILED
+            _link(session, row)
+            log.error("recording not written, its call has ended: recording=%d unique_id=%s bytes=%d folder=%s "
+                      "free_bytes=%d", row.id, row.unique_id, sizes, space.folder, space.free_bytes)
+            return "failed"
         if now - stable_since >= UNFINISHED_AFTER:
             row.status = RecordingStatus.UNFINISHED
             _link(session, row)
@@ -176,6 +227,14 @@ def _look_at(recording_id: int, now: datetime) -> str:
             log.warning("recording never closed, kept as unfinished: recording=%d unique_id=%s", row.id, row.unique_id)
             return "unfinished"
         return "recording"
+
+
+def _never_written(session: Session, unique_id: str, now: datetime, stable_since: datetime) -> bool:
+    """Its call ended ``recording_failed_seconds`` ago and the files have not changed since: MixMonitor
+    could not write them. (A call put through to an agent after its IVR part ended keeps growing.)"""
+    ended_at = session.scalar(select(Call.ended_at).where(Call.unique_id == unique_id))
+    after = timedelta(seconds=get_settings().recording_failed_seconds)
+    return ended_at is not None and now - aware_utc(ended_at) >= after and now - stable_since >= after
 
 
 def _complete(session: Session, row: CallRecording, files: RecordingFiles, now: datetime) -> None:

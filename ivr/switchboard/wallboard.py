@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ivr.config import get_settings
-from ivr.domain import agent_states, queue_calls, routing
+from ivr.domain import agent_states, health, queue_calls, routing
 from ivr.domain.agent_states import AgentStatus
+from ivr.domain.health import Alert
 from ivr.domain.queue_calls import QueueDay
 from ivr.switchboard.names import routing_name
 from ivr.telephony.queues import QueueSnapshot
@@ -52,6 +53,7 @@ class Wallboard:
     abandoned: int
     service_level: float | None  # the day's, all queues
     service_level_seconds: int
+    alerts: tuple[Alert, ...] = ()  # what needs an operator now (ivr.domain.health)
 
 
 def build_wallboard(snapshots: list[QueueSnapshot] | None, now: datetime) -> Wallboard:
@@ -70,7 +72,8 @@ def build_wallboard(snapshots: list[QueueSnapshot] | None, now: datetime) -> Wal
                      *(sum(getattr(day, field) for day in days.values()) for field in ("short_abandons", "waiting")))
     return Wallboard(now, snapshots is not None, lines,
                      tuple(_agent_line(agent, phones) for agent in agent_states.agents()),
-                     total.answered, total.abandoned, total.service_level, settings.service_level_seconds)
+                     total.answered, total.abandoned, total.service_level, settings.service_level_seconds,
+                     tuple(health.alerts(now)))
 
 
 def _queue_line(name: str, snapshot: QueueSnapshot | None, recorded_waits: list[int], today: QueueDay) -> QueueLine:

@@ -1,8 +1,8 @@
 """``/api``: JSON over claims, complaint tickets, agent checks, fraud alerts and callback requests,
 and the console's actions on calls (wrap-up) and callbacks (take, finish).
 
-Every view needs a logged-in console user of a role allowed to read it
-(``ivr.web.access``): 401 without a session, 403 for another role. A POST
+Every view but ``/api/health`` (for monitors: no login) needs a logged-in console user of a role
+allowed to read it (``ivr.web.access``): 401 without a session, 403 for another role. A POST
 also needs the session's CSRF token in ``X-CSRF-Token`` and takes a JSON object.
 
 Each view checks its query parameters, calls one domain function and
@@ -20,10 +20,10 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ivr.config import get_settings
-from ivr.domain import callbacks, claims, complaints, customer_view, sales_agents
+from ivr.domain import callbacks, claims, complaints, customer_view, health, sales_agents
 from ivr.domain.errors import NotFound, ValidationError
 from ivr.domain.paging import Page
 from ivr.web.access import OVERSIGHT, SERVE_CALLERS, VIEW_CUSTOMERS, WORK_CALLS
@@ -35,6 +35,14 @@ api = Blueprint("api", __name__, url_prefix="/api")
 
 E = TypeVar("E", bound=enum.Enum)
 DEFAULT_PER_PAGE = 50
+
+
+@api.get("/health")
+def health_check() -> tuple[Response, int]:
+    """The operators' alerts (``ivr.domain.health``): 200 and none, or 503 and each. No login, so a load
+    balancer or a monitor can poll it; the alerts name no path, customer or secret."""
+    found = health.alerts(current_app.config["CLOCK"]())
+    return jsonify(status="alert" if found else "ok", alerts=plain(found)), 503 if found else 200
 
 
 @api.get("/claims")

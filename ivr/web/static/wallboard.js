@@ -44,6 +44,14 @@
       [` ${percent(q.service_level)}`, "", q.service_level]]);
     rows("agents", board.agents, "agent", (a) => [[a.display_name || a.username], [words(a.state), "state"],
       [words(a.reason)], [a.queues.join(", ")], [clock(a.since)], [a.phone]]);
+    document.getElementById("alerts").replaceChildren(...board.alerts.map((alert) => {
+      const item = document.createElement("li");
+      const label = document.createElement("strong");
+      label.textContent = "Alert:";
+      item.dataset.code = alert.code;
+      item.append(label, ` ${alert.message}`);
+      return item;
+    }));
     state.dataset.live = board.live ? "yes" : "no";
   }
 
