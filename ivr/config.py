@@ -118,6 +118,7 @@ class Settings:
     web_login_address_threshold: int = 20  # wrong logins from one client address, whatever the usernames ...
     web_login_address_minutes: int = 15  # ... that refuse logins from that address (429) for this long
     web_max_body_kilobytes: int = 1024  # a larger request body (form, JSON) is refused with 413
+    import_max_megabytes: int = 2048  # a larger CSV file is refused by `ivr import` and `ivr dnc import`
     web_proxy_count: int = 0  # reverse proxies in front of `ivr web` whose X-Forwarded-For names the client
     # Wrap-up and callbacks (ivr/domain/wrapup.py, ivr/domain/callbacks.py; docs/console.md)
     wrapup_codes: str = ("resolved,follow_up,callback_scheduled,complaint_logged,transferred_back,"

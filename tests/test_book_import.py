@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
 from ivr.cli import main
-from ivr.config import get_settings
+from ivr.config import get_settings, set_settings
 from ivr.db.models import AgentStatus, Customer, CustomerPhone, PhoneKind, Policy, PolicyStatus, SalesAgent, Tier
 from ivr.db.session import session_scope
 from ivr.domain.book_import import BookFileError, BookFiles, ImportReport, import_book
@@ -233,6 +233,22 @@ def test_cli_import_with_bad_rows_prints_them_and_exits_non_zero(database_url: s
     assert result.exit_code == 1
     assert f"{files.customers}:5: birth_date '1990-13-40' is not a date (YYYY-MM-DD)" in result.output
     assert "nothing imported" in result.output and _count(Customer) == 0
+
+
+def test_cli_import_refuses_a_binary_or_an_oversized_file_with_a_clear_message(database_url: str,
+                                                                              tmp_path: Path) -> None:
+    binary = tmp_path / "customers.csv"
+    binary.write_bytes(CUSTOMERS.encode()[:40] + b"\x00\x01\xff" * 100)
+    big = _write(tmp_path, "policies.csv", POLICIES + "\n" * (1024 * 1024))
+    set_settings(get_settings().replace(import_max_megabytes=1))
+
+    refused = [CliRunner().invoke(main, ["--database-url", database_url, "import", option, str(path)])
+               for option, path in (("--customers", binary), ("--policies", big))]
+
+    assert [result.exit_code for result in refused] == [1, 1]
+    assert f"{binary}: a binary file (it holds NUL bytes), not a CSV text export" in refused[0].output
+    assert f"{big}: 1 MB is over the 1 MB an import accepts (setting import_max_megabytes)" in refused[1].output
+    assert "Traceback" not in refused[0].output + refused[1].output and _count(Customer) == 0
 
 
 def test_cli_dry_run_counts_but_writes_nothing(database_url: str, tmp_path: Path) -> None:

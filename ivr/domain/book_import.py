@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
 
+from ivr.config import get_settings
 from ivr.db.models import (
     AgentStatus,
     Customer,
@@ -365,7 +366,9 @@ def read_book_file(path: Path, kind: _FileKind[R], track: Track = untracked) -> 
 
 
 def _read_csv(path: Path, kind: _FileKind[Any]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header and the non-blank records, each with the line it starts on."""
+    """The header and the non-blank records, each with the line it starts on; a file over
+    ``import_max_megabytes`` or holding NUL bytes (not a text export) is refused before any row is read."""
+    _check_file(path)
     records: list[tuple[int, list[str]]] = []
     try:
         with path.open(encoding="utf-8-sig", newline="") as stream:  # -sig: Excel's UTF-8 starts with a BOM
@@ -383,6 +386,17 @@ def _read_csv(path: Path, kind: _FileKind[Any]) -> tuple[list[str], list[tuple[i
     except csv.Error as error:
         raise BookFileError(f"{path}:{reader.line_num}: {error}") from None
     return header, records
+
+
+def _check_file(path: Path) -> None:
+    limit = get_settings().import_max_megabytes
+    size = path.stat().st_size
+    if size > limit * 1024 * 1024:
+        raise BookFileError(f"{path}: {size / 1024 / 1024:.0f} MB is over the {limit} MB an import accepts "
+                            "(setting import_max_megabytes); split the export or raise the setting")
+    with path.open("rb") as stream:
+        if b"\x00" in stream.read(64 * 1024):
+            raise BookFileError(f"{path}: a binary file (it holds NUL bytes), not a CSV text export")
 
 
 def _check_header(path: Path, header: list[str], kind: _FileKind[Any]) -> None:
