@@ -86,23 +86,32 @@ def agi(host: str | None, port: int | None) -> None:
     """Run the FastAGI server that Asterisk sends hotline calls to.
 
     Asterisk reaches it with AGI(agi://HOST:PORT/<flow>); the flow name picks
-    the IVR flow (see ivr/flows/registry.py).
+    the IVR flow (see ivr/flows/registry.py). On start-up it closes the call
+    records its previous process left open as interrupted (docs/faults.md).
     """
-    from ivr.flows.runner import handle_call
+    import functools
+    import socket
+    import threading
+
+    from ivr.flows.runner import handle_call, watch_call_records
     from ivr.telephony.fastagi import FastAgiServer, serve_forever
 
     settings = _server_settings()
     address = (host or settings.agi_host, settings.agi_port if port is None else port)
+    server_id = settings.agi_server_id or f"{socket.gethostname()}:{address[1]}"
     try:
         server = FastAgiServer(
-            address, handle_call, allowed_peers=settings.agi_allowed_peers, env_timeout=settings.agi_env_timeout,
-            reply_timeout=settings.agi_reply_timeout, max_connections=settings.agi_max_connections)
+            address, functools.partial(handle_call, agi_server=server_id), allowed_peers=settings.agi_allowed_peers,
+            env_timeout=settings.agi_env_timeout, reply_timeout=settings.agi_reply_timeout, max_connections=settings.agi_max_connections)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     except OSError as error:
         raise click.ClickException(f"cannot listen on {address[0]}:{address[1]} (agi_host, agi_port): "
                                    f"{error.strerror or error}") from None
-    serve_forever(server)
+    stop = threading.Event()
+    watch_call_records(server_id, settings.agi_reconcile_seconds, stop)
+    serve_forever(server, settings.agi_stop_grace)
+    stop.set()
 
 
 @main.command("import")

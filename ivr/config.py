@@ -43,6 +43,7 @@ class Settings:
     db_pool_size: int = 20
     db_max_overflow: int = 20
     db_pool_timeout: float = 60.0
+    db_connect_timeout: int = 5  # seconds to reach PostgreSQL: a dead database fails a call's step fast
     result_backend: str = f"db+sqlite:///{_var('celery-results.db')}"
     # Background work (ivr/tasks: ivr worker, ivr beat)
     broker_poll_seconds: float = 0.5  # how often a worker polls the embedded SQLAlchemy broker
@@ -65,6 +66,9 @@ class Settings:
     agi_env_timeout: float = 10.0  # seconds to wait for the AGI environment
     agi_reply_timeout: float = 300.0  # seconds to wait for one command's reply
     agi_max_connections: int = 1000
+    agi_server_id: str = ""  # names this server in call records; empty: "<hostname>:<port>"
+    agi_stop_grace: float = 30.0  # seconds calls in progress may go on after SIGTERM
+    agi_reconcile_seconds: float = 60.0  # how often the server closes its records left open
 
     # Asterisk (sandbox by default)
     asterisk_host: str = "127.0.0.1"

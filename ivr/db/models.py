@@ -225,6 +225,9 @@ class Call(Base):
     transfer_reason: Mapped[str] = mapped_column(String(64), default="")
     # The policy the caller dealt with in the IVR ("" none): first-call resolution is per policy
     policy_no: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # Which FastAGI server runs the call (``agi_server_id``), so that a restarting server closes
+    # only its own interrupted calls; empty for process AGI.
+    agi_server: Mapped[str] = mapped_column(String(128), default="", server_default="", index=True)
     # The agent's wrap-up at the end of the call (ivr/domain/wrapup.py): a code from `wrapup_codes`
     wrapup_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     wrapup_note: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -64,7 +64,10 @@ def _create_engine(url: str, pre_ping: bool, **options: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **pool, **options)
         event.listen(engine, "connect", _enable_sqlite_foreign_keys)
         return engine
-    return create_engine(url, pool_pre_ping=pre_ping, **pool, **options)
+    # libpq's connect_timeout: without it a database host that does not answer holds a call for
+    # the kernel's TCP timeout (minutes) at each step.
+    return create_engine(url, pool_pre_ping=pre_ping, connect_args={"connect_timeout": settings.db_connect_timeout},
+                         **pool, **options)
 
 
 def dispose_engines(url: str) -> None:

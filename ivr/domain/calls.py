@@ -8,7 +8,9 @@ abruptly still leaves every step it took up to its last wait.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import insert, select, update
 
@@ -30,6 +32,7 @@ class NewCall:
     ani: str
     caller_name: str
     dnis: str
+    agi_server: str = ""  # the FastAGI server running the call (``agi_server_id``)
 
 
 def _ani_key(ani: str) -> str:
@@ -64,7 +67,7 @@ class CallJournal:
                 unique_id = f"{unique_id}#{utcnow().timestamp():.6f}"
             row = Call(unique_id=unique_id[:64], channel=call.channel[:200], flow=call.flow[:64],
                        ani=call.ani[:64], ani_e164=_ani_key(call.ani), caller_name=call.caller_name,
-                       dnis=call.dnis[:64])
+                       dnis=call.dnis[:64], agi_server=call.agi_server[:128])
             session.add(row)
             session.flush()
             return cls(row.id, row.unique_id)
@@ -110,3 +113,27 @@ class CallJournal:
             if call_values:
                 connection.execute(update(Call).where(Call.id == self.call_pk).values(**call_values))
         self._pending = []
+
+
+def close_interrupted_calls(agi_server: str, running: Collection[int], opened_before: datetime) -> int:
+    """Close as ``interrupted`` the open records of ``agi_server``'s calls that it no longer runs.
+
+    A server killed mid-call, or one that could not write a call's end (the database was down),
+    leaves records ``in_progress``. Only the server itself knows which of its calls still run
+    (``running``: their record ids), so each server closes its own and never another's, whatever
+    the number of servers sharing the database. Records opened after ``opened_before`` are left
+    alone: their call may be starting now and not be in ``running`` yet.
+    """
+    if not agi_server:
+        raise ValueError("close_interrupted_calls needs the server's id")
+    with session_scope() as session:
+        closed = session.execute(
+            update(Call)
+            .where(Call.agi_server == agi_server, Call.ended_at.is_(None),
+                   Call.disposition == Disposition.IN_PROGRESS, Call.started_at < opened_before,
+                   Call.id.not_in(list(running)))
+            .values(ended_at=utcnow(), disposition=Disposition.INTERRUPTED)
+            .execution_options(synchronize_session=False)).rowcount
+    if closed:
+        log.warning("closed %d call record(s) of %s as interrupted", closed, agi_server)
+    return closed

@@ -11,7 +11,9 @@ so ``AgiSession`` subclasses it and replaces the transport methods only:
 * commands are written as UTF-8 bytes; arguments are quoted with escaping and a
   line break or NUL in any argument is refused (it would inject a command).
 * replies are parsed by :func:`parse_reply`: end of stream, a bare ``HANGUP``,
-  ``511`` and ``200 result=-1`` are all :class:`Hangup`.
+  ``511`` and ``200 result=-1`` are all :class:`Hangup`; end of stream and a
+  broken connection are its subclass :class:`ConnectionLost` (Asterisk never
+  said the channel hung up).
 * ``get_variable`` raised nothing on hangup and returned ``'hangup'``;
   ``record_file`` forced ``chr(int(res))``.
 """
@@ -32,6 +34,7 @@ from asterisk.agi import AGI
 from ivr.telephony.errors import (
     AgiError,
     CommandUsageError,
+    ConnectionLost,
     DeadChannel,
     Hangup,
     InvalidCommand,
@@ -78,8 +81,10 @@ def parse_reply(line: str, read_more: Callable[[], str] | None = None) -> AgiRep
     a socket.
     """
     text = line.rstrip("\r\n")
+    if line == "":
+        raise ConnectionLost("end of stream")
     if text == "" or text.strip() == "HANGUP":
-        raise Hangup("Asterisk ended the session" if text else "end of stream")
+        raise Hangup("Asterisk ended the session")
     match = _REPLY.match(text)
     if match is None:
         raise AgiError(f"reply outside the AGI protocol: {text[:200]!r}")
@@ -156,7 +161,7 @@ class LineReader:
         except (TimeoutError, socket.timeout) as exc:
             raise ProtocolTimeout("Asterisk sent nothing in time") from exc
         except (ConnectionError, OSError, ValueError) as exc:
-            raise Hangup(f"connection lost: {exc}") from exc
+            raise ConnectionLost(f"connection lost: {exc}") from exc
         if len(raw) == MAX_LINE and not raw.endswith(b"\n"):
             self._discard_rest_of_line()
         return _decode(raw)
@@ -228,7 +233,7 @@ class AgiSession(AGI):
             self._writer.write(line.encode("utf-8"))
             self._writer.flush()
         except (ConnectionError, OSError, ValueError) as exc:
-            raise Hangup(f"connection lost while sending: {exc}") from exc
+            raise ConnectionLost(f"connection lost while sending: {exc}") from exc
         self.commands_sent += 1
 
     def get_result(self, stdin: object = None) -> dict[str, tuple[str, str]]:

@@ -13,6 +13,12 @@ class Hangup(Exception):
     """The channel is gone: HANGUP line, 511, ``result=-1`` or a closed socket."""
 
 
+class ConnectionLost(Hangup):
+    """The AGI connection ended without Asterisk saying the channel hung up: Asterisk died or
+    restarted, the network broke, or our server cut the call while stopping. The caller did not
+    necessarily hang up; the call record says ``interrupted``, not abandoned."""
+
+
 class DeadChannel(Hangup):
     """Asterisk answered 511: the command is not permitted on a dead channel."""
 

@@ -128,6 +128,8 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
         self.reply_timeout = reply_timeout
         self.allowed_networks = parse_allowed_peers(allowed_peers)
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._calls: set[socket.socket] = set()
+        self._calls_changed = threading.Condition()
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, _Handler)
 
@@ -146,14 +148,51 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
         super().process_request(request, client_address)
 
     def process_request_thread(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        with self._calls_changed:
+            self._calls.add(request)
         try:
             super().process_request_thread(request, client_address)
         finally:
+            with self._calls_changed:
+                self._calls.discard(request)
+                self._calls_changed.notify_all()
             self._slots.release()
 
+    def calls_in_progress(self) -> int:
+        with self._calls_changed:
+            return len(self._calls)
 
-def serve_forever(server: FastAgiServer) -> None:
-    """Serve until SIGTERM or SIGINT; calls in progress get a grace period."""
+    def drain(self, grace: float, wind_up: float = 5.0) -> int:
+        """Let the calls in progress go on for up to ``grace`` seconds, then cut the rest.
+
+        A cut call's AGI() returns in Asterisk without ``IVR_OUTCOME=done``, so the dialplan puts
+        the caller through to a person; its flow sees :class:`ConnectionLost` and has ``wind_up``
+        seconds to close the call record as interrupted. Returns how many calls were cut.
+        """
+        deadline = time.monotonic() + grace
+        with self._calls_changed:
+            while self._calls and (left := deadline - time.monotonic()) > 0:
+                self._calls_changed.wait(left)
+            cut = list(self._calls)
+        if cut:
+            log.warning("grace period over: handing %d call(s) back to the dialplan", len(cut))
+        for sock in cut:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # it ended meanwhile
+        with self._calls_changed:
+            self._calls_changed.wait_for(lambda: not self._calls, wind_up)
+        return len(cut)
+
+
+def serve_forever(server: FastAgiServer, grace: float = 30.0) -> None:
+    """Serve until SIGTERM or SIGINT; calls in progress get ``grace`` seconds to end.
+
+    The listening socket closes at once, so Asterisk's next AGI() is refused: the dialplan tries
+    the backup server, else a person. Calls still running when the grace period ends are cut and
+    reach a person through the dialplan (:meth:`FastAgiServer.drain`).
+    """
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -169,3 +208,8 @@ def serve_forever(server: FastAgiServer) -> None:
     stop.wait()
     server.shutdown()
     server.server_close()
+    running = server.calls_in_progress()
+    if running:
+        log.info("%d call(s) in progress: up to %.0f s to end", running, grace)
+        cut = server.drain(grace)
+        log.info("stopped; %d call(s) cut at the end of the grace period", cut)

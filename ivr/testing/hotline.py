@@ -20,6 +20,10 @@ from sqlalchemy.orm import selectinload
 from ivr.db.models import Call, Customer, Disposition
 from ivr.db.session import session_scope
 
+# A server's stop grace and record reconciliation, short enough for the fault tests
+# (tests/acceptance/test_fault_calls.py) to watch them act.
+FAULT_TIMINGS = {"IVR_AGI_STOP_GRACE": "5", "IVR_AGI_RECONCILE_SECONDS": "2"}
+
 
 @dataclass(frozen=True)
 class CallRecord:
@@ -35,6 +39,7 @@ class CallRecord:
     customer_no: str | None
     answered_at: datetime | None
     ended_at: datetime | None
+    agi_server: str
     path: list[tuple[str, str, str]]
 
 
@@ -72,15 +77,29 @@ class HotlineServer:
             raise RuntimeError("ivr agi is not running")
         return self._process.pid
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM, as an operator stops it: calls in progress get ``agi_stop_grace`` seconds."""
         if self._process is None:
             return
         self._process.terminate()
         try:
-            self._process.wait(10)
+            self._process.wait(timeout)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        self._process = None
+
+    def terminate(self) -> None:
+        """SIGTERM without waiting: the server drains its calls meanwhile; ``stop`` then waits."""
+        if self._process is not None:
+            self._process.terminate()
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies mid-call, as in a crash or an OOM kill."""
+        if self._process is None:
+            return
+        self._process.kill()
+        self._process.wait()
         self._process = None
 
     @contextmanager
@@ -91,6 +110,11 @@ class HotlineServer:
             yield
         finally:
             self.start()
+
+    @staticmethod
+    def record_now(channel: str) -> CallRecord | None:
+        """The record of the call on ``channel`` as it stands, ended or not."""
+        return _read_record(channel)
 
     def call_record(self, channel: str, timeout: float = 15.0) -> CallRecord:
         """The record of the call on ``channel``, once the call has ended."""
@@ -122,5 +146,5 @@ def _read_record(channel: str) -> CallRecord | None:
             unique_id=call.unique_id, channel=call.channel, ani=call.ani, dnis=call.dnis,
             caller_name=call.caller_name, language=call.language, disposition=call.disposition,
             transfer_reason=call.transfer_reason, verified=call.verified, customer_no=customer_no,
-            answered_at=call.answered_at, ended_at=call.ended_at,
+            answered_at=call.answered_at, ended_at=call.ended_at, agi_server=call.agi_server,
             path=[(e.kind, e.name, e.value) for e in call.events])

@@ -26,7 +26,7 @@ from ivr.domain.routing import ROUND_THE_CLOCK  # tests must not depend on the h
 from ivr.domain.sales_agents import set_agent_pin
 from ivr.testing.asterisk import LogWatcher, Sandbox, SandboxError
 from ivr.testing.databases import fresh_database
-from ivr.testing.hotline import HotlineServer
+from ivr.testing.hotline import FAULT_TIMINGS, HotlineServer
 from ivr.testing.missing import missing
 
 if TYPE_CHECKING:
@@ -108,7 +108,8 @@ def hotline(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
         _prepare_book(url)
         sandbox.install_conf(database_url=url)  # records the book's agents' names
         server = HotlineServer(url, port=4573, log_path=folder / "ivr-agi.log",
-                               settings_env={"IVR_OPENING_HOURS": ROUND_THE_CLOCK, "IVR_HOLIDAYS": ""})
+                               settings_env={"IVR_OPENING_HOURS": ROUND_THE_CLOCK, "IVR_HOLIDAYS": "",
+                                             **FAULT_TIMINGS})
         server.start()
         try:
             yield server
@@ -117,10 +118,11 @@ def hotline(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Itera
             set_settings(previous)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def closed_hotline(hotline: HotlineServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HotlineServer]:
     """A second `ivr agi`, on port 4574 (dialplan test extension 95594), on the same database,
-    with the centre closed: yesterday, today and tomorrow are holidays."""
+    with the centre closed: yesterday, today and tomorrow are holidays. Module-scoped: port 4574
+    is also the backup server of tests/acceptance/test_fault_calls.py."""
     today = datetime.now(get_settings().zone()).date()
     holidays = ",".join(str(today + timedelta(days=d)) for d in (-1, 0, 1))
     server = HotlineServer(hotline.database_url, port=4574,
