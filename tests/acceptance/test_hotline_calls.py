@@ -1,6 +1,6 @@
 """Real calls to the hotline (95519): pjsua2 -> Asterisk 22 -> our FastAGI server.
 
-Recognition, verification, the policy read-out, abandons, failover and hostile
+Recognition, verification, the policy read-out, abandons, failover, floods of keys and hostile
 caller IDs. Assertions read the call record our server wrote and the AGI
 commands Asterisk executed (its AGI debug log). The book is
 tests/acceptance/book/*.csv, imported with `ivr import`.
@@ -9,6 +9,7 @@ tests/acceptance/book/*.csv, imported with `ivr import`.
 from __future__ import annotations
 
 import re
+from time import sleep
 from datetime import date, datetime, time, timezone
 
 import pytest
@@ -159,3 +160,25 @@ def test_newlines_injected_in_caller_name_reach_the_server_raw_and_inject_nothin
     assert record.dnis == "95599"
     assert not re.search(agi_rx(channel, "EXEC"), asterisk_log.text)
     assert record.disposition == Disposition.ABANDONED_IN_IVR
+
+
+def test_a_flood_of_200_keys_at_the_policy_prompt_counts_as_wrong_entries_and_reaches_a_person(
+        hotline, sip_caller, asterisk_log):
+    name = 'Zhang "三" \\ 王小明 <b>'
+    call = IvrCall(sip_caller, asterisk_log, "95519", UNKNOWN_NUMBER, name)
+    call.press("language_choice", "2", "en")
+    call.press("main_menu", "1", "en")
+    call.asked("enter_policy_number")
+    for _ in range(8):  # 200 keys sent fast, far more than the entry holds (pjmedia queues up to 32 at a time)
+        call.sip.send_dtmf("9" * 25, duration_ms=60)
+        sleep(2.5)
+    asterisk_log.wait_for(r"HOTLINE to-agent outcome=transfer agistatus=SUCCESS reason=too_many_attempts",
+                          timeout=90)
+    call.hang_up()
+
+    record = hotline.call_record(call.channel)
+    assert record.caller_name == name
+    assert (record.disposition, record.transfer_reason) == (Disposition.TRANSFERRED, "too_many_attempts")
+    entries = [value for kind, entry, value in record.path if kind == "input" and entry == "policy_number"]
+    assert entries and all(set(value) <= {"9"} for value in entries)
+    assert record.customer_no is None and record.verified is False
