@@ -14,7 +14,7 @@ import pytest
 
 from ivr.config import get_settings
 from ivr.telephony.ami import AmiClient, connect_ami
-from ivr.telephony.errors import AmiActionError, AmiAuthError
+from ivr.telephony.errors import AmiActionError, AmiAuthError, AmiUnsafeValue
 
 pytestmark = pytest.mark.acceptance
 
@@ -36,6 +36,14 @@ def test_the_hotline_user_may_not_run_cli_commands(ami: AmiClient) -> None:
     with pytest.raises(AmiActionError, match="Permission denied"):
         ami.command("core show version", timeout=5)
     assert ami.ping(timeout=5)["Ping"] == "Pong"  # refused, not disconnected
+
+
+def test_a_value_with_cr_lf_is_refused_before_it_reaches_asterisk_and_injects_nothing(ami: AmiClient) -> None:
+    injection = "x\r\n\r\nAction: Setvar\r\nVariable: HOTLINE_INJECTED\r\nValue: 1"
+    with pytest.raises(AmiUnsafeValue):
+        ami.send_action({"Action": "Setvar", "Variable": "HOTLINE_CALLER_NAME", "Value": injection}, timeout=5)
+    assert ami.send_action({"Action": "Getvar", "Variable": "HOTLINE_INJECTED"}, timeout=5).get("Value", "") == ""
+    assert ami.ping(timeout=5)["Ping"] == "Pong"  # the link is still in step
 
 
 def test_fifty_concurrent_actions_from_five_threads_each_get_their_own_reply(ami: AmiClient) -> None:
