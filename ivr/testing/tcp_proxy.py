@@ -94,7 +94,13 @@ class TcpProxy:
                 continue
             server.settimeout(None)
             with self._lock:
-                self._open.update((client, server))
+                cut = self._cut  # cut while the server was being reached
+                if not cut:
+                    self._open.update((client, server))
+            if cut:
+                _close(client)
+                _close(server)
+                continue
             for source, sink in ((client, server), (server, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
 
