@@ -304,7 +304,8 @@ def test_a_call_without_a_usable_attempt_id_is_apologised_for_and_put_through(sm
     channel = CampaignCall(value)
     handle_call(channel)
 
-    assert channel.variables() == {"IVR_TRANSFER_REASON": "error", "IVR_OUTCOME": "transfer"}
+    # what the IVR learned goes with the caller: nothing but that they are not verified
+    assert channel.variables() == {"IVR_VERIFIED": "no", "IVR_TRANSFER_REASON": "error", "IVR_OUTCOME": "transfer"}
     assert channel.played() == ["hotline/en/technical_problem"]
 
 

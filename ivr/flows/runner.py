@@ -173,7 +173,8 @@ def _apologise(channel: Channel, language: str, learned: dict[str, str]) -> None
     (a claim number the agent goes on with, say)."""
     try:
         channel.play([prompt_file(language, P.technical_problem)])
-        for name, value in (learned | {TRANSFER_REASON_VARIABLE: "error", OUTCOME_VARIABLE: "transfer"}).items():
+        known = {name: value for name, value in learned.items() if value}
+        for name, value in (known | {TRANSFER_REASON_VARIABLE: "error", OUTCOME_VARIABLE: "transfer"}).items():
             channel.set_variable(name, value)
     except Exception as exc:  # the boundary in fastagi flags the transfer again
         log.warning("could not apologise before the transfer: %s", exc)
