@@ -790,8 +790,10 @@ def health() -> None:
                    "several workers use --no-beat everywhere and run one `ivr beat`.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: one per CPU core).")
+@click.option("--name", default=None,
+              help="Celery node name (default celery@<host name>); two workers on one machine need two.")
 @click.option("--loglevel", default=None, help="DEBUG, INFO, WARNING or ERROR (default: setting log_level).")
-def worker(beat: bool, concurrency: int | None, loglevel: str | None) -> None:
+def worker(beat: bool, concurrency: int | None, name: str | None, loglevel: str | None) -> None:
     """Run a Celery worker for the background work (e.g. flagging overdue complaints).
 
     The broker and result backend come from settings broker_url and
@@ -804,7 +806,7 @@ def worker(beat: bool, concurrency: int | None, loglevel: str | None) -> None:
 
     _server_settings()
     with _broker_errors():
-        run_worker(get_celery(), beat, concurrency, _task_loglevel(loglevel))
+        run_worker(get_celery(), beat, concurrency, _task_loglevel(loglevel), name)
 
 
 @main.command("beat")

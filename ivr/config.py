@@ -50,6 +50,7 @@ class Settings:
     broker_visibility_timeout: int = 3600  # Redis: an unacknowledged task is redelivered after this
     task_time_limit: int = 600  # seconds a task may run; its soft limit (an exception) comes 30 s earlier
     beat_schedule_file: str = _var("celerybeat-schedule")  # when each periodic task last ran
+    task_queue: str = "hotline"  # the broker queue tasks go to and workers take them from
     overdue_check_minutes: int = 15  # how often beat flags overdue complaints
     recordings_dir: str = str(PROJECT_ROOT / "recordings")
     # The same folder as Asterisk sees it, when that differs (another host's

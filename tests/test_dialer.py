@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 import ivr.tasks.campaigns as campaign_tasks
+from ivr.config import get_settings
 from ivr.db.models import CampaignAttempt, Policy
 from ivr.db.session import session_scope
 from ivr.dialer import pacing
@@ -314,6 +315,24 @@ def test_reconciliation_closes_stuck_attempts_without_a_channel_and_leaves_calls
     assert len(fake.originates()) == 3  # nothing dialled again
     statuses = [s["Channel"] for s in fake.sent if s["Action"] == "Status"]
     assert statuses == [gone.channel_id, in_call.channel_id]
+
+
+def test_reconciliation_asks_only_its_own_asterisk_about_the_attempts_dialled_through_it(
+        small_book, fake, ami) -> None:
+    """Two Asterisks, a worker each: this one's AMI does not know the other's channels."""
+    mine, theirs = attempt_ids(campaign(small_book))[:2]
+    here, there = get_settings(), get_settings().replace(asterisk_host="10.0.0.2")
+    fake.channels.discard(dial_attempt(mine, MORNING, ami, here).channel_id)
+    fake.channels.discard(dial_attempt(theirs, MORNING, ami, there).channel_id)  # not in this fake either
+
+    done = reconcile_attempts(MORNING + timedelta(minutes=10), ami, after=timedelta(minutes=2),
+                              dialled_via="127.0.0.1:5038")
+
+    assert (attempt(mine).dialled_via, attempt(theirs).dialled_via) == ("127.0.0.1:5038", "10.0.0.2:5038")
+    assert (done.checked, done.closed) == (1, 1)
+    assert attempt(mine).status is AttemptStatus.FAILED
+    assert attempt(theirs).status is AttemptStatus.DIALING  # left to a worker of 10.0.0.2
+    assert [s["Channel"] for s in fake.sent if s["Action"] == "Status"] == [attempt(mine).channel_id]
 
 
 def test_reconciliation_closes_nothing_while_ami_is_down(small_book, fake, ami) -> None:

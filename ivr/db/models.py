@@ -687,7 +687,8 @@ class CampaignAttempt(Base):
     The unique key (campaign, policy, cycle, attempt_no) is committed before
     any dial, and ``planned -> dialing`` is one conditional UPDATE: a
     redelivered task or a second worker can never dial the same attempt twice.
-    ``channel_id`` is the AMI ChannelId of the originate.
+    ``channel_id`` is the AMI ChannelId of the originate; ``dialled_via`` names the telephony server
+    (the dialer's AMI address) it went through, empty before it is dialled.
     """
 
     __tablename__ = "campaign_attempts"
@@ -708,6 +709,7 @@ class CampaignAttempt(Base):
                                                   default=AttemptStatus.PLANNED)
     skip_reason: Mapped[str] = mapped_column(String(32), default="")
     channel_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    dialled_via: Mapped[str] = mapped_column(String(128), default="", server_default="")
     key_pressed: Mapped[str | None] = mapped_column(String(1), nullable=True)
     planned_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     not_before: Mapped[datetime] = mapped_column(UtcDateTime)

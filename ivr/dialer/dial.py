@@ -38,7 +38,7 @@ from ivr.telephony.errors import AmiError, AmiNotSent
 from ivr.telephony.queues import QueueControl
 
 __all__ = ["ATTEMPT_VARIABLE", "OUTBOUND_CONTEXT", "OUTBOUND_EXTEN", "DialOutcome", "await_result",
-           "dial_attempt", "outbound_channel", "result_for_reason"]
+           "dial_attempt", "dialled_via", "outbound_channel", "result_for_reason"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,13 @@ def outbound_channel(number: str, trunk: str) -> str:
     return f"PJSIP/{number}@{trunk}"
 
 
+def dialled_via(settings: Settings) -> str:
+    """The Asterisk an attempt is dialled through, as the attempt records it: this worker's AMI address
+    (``asterisk_host:ami_port``). With several Asterisks each worker has its own (docs/deployment.md);
+    every worker of one Asterisk must name it by the same address, since reconciliation goes by it."""
+    return f"{settings.asterisk_host}:{settings.ami_port}"
+
+
 def new_channel_id() -> str:
     """A fresh AMI ChannelId: Asterisk takes it as the new channel's uniqueid."""
     return str(uuid.uuid4())
@@ -118,7 +125,7 @@ def dial_attempt(attempt_id: int, now: datetime, ami: QueueControl, settings: Se
         return DialOutcome(attempt_id, "paced", slot.reason, slot.retry_at)
     assert slot.at is not None
     channel_id = make_channel_id()
-    if not campaigns.begin_attempt(attempt_id, channel_id, slot.at):
+    if not campaigns.begin_attempt(attempt_id, channel_id, slot.at, dialled_via(settings)):
         return DialOutcome(attempt_id, "lost_race", "already claimed")
     # Claimed first, then the wait: the Originate leaves at its slot, not a database round trip after it.
     sleep(max(0.0, (slot.at - now).total_seconds() - (time.monotonic() - began)))

@@ -11,7 +11,8 @@ server was down), an abandoned call (``campaigns.abandoned_call``).
 The same attempt is never dialed again; ``failed`` is not retried, so a
 customer whose call was lost this way is next called in a later cycle or by a
 retry another result planned. When AMI is down nothing is closed: the next run
-tries again.
+tries again. With several Asterisks a run asks only its own (``dialled_via``) about the attempts
+dialled through it: another Asterisk's live call is no channel here.
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ class Reconciled:
     ami_down: bool  # the run stopped early: AMI did not answer
 
 
-def reconcile_attempts(now: datetime, ami: QueueControl, after: timedelta) -> Reconciled:
-    """Close the attempts dialing since before ``now - after`` whose channel Asterisk no longer has."""
+def reconcile_attempts(now: datetime, ami: QueueControl, after: timedelta,
+                       dialled_via: str | None = None) -> Reconciled:
+    """Close the attempts dialing since before ``now - after`` whose channel Asterisk no longer has;
+    only those dialled through ``dialled_via`` (the Asterisk ``ami`` reaches) when given."""
     checked = closed = in_call = 0
-    for stuck in campaign_dialing.stuck_attempts(now - after):
+    for stuck in campaign_dialing.stuck_attempts(now - after, dialled_via):
         attempt_id, channel_id = stuck.attempt_id, stuck.channel_id
         try:
             alive = bool(channel_id) and ami.channel_exists(channel_id)

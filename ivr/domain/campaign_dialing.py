@@ -151,16 +151,19 @@ def release_attempt(attempt_id: int, channel_id: str) -> bool:
         return session.execute(update(CampaignAttempt).where(
             CampaignAttempt.id == attempt_id, CampaignAttempt.status == AttemptStatus.DIALING,
             CampaignAttempt.channel_id == channel_id).values(status=AttemptStatus.PLANNED, channel_id=None,
-                                                             started_at=None)
+                                                             started_at=None, dialled_via="")
             .execution_options(synchronize_session=False)).rowcount == 1
 
 
-def stuck_attempts(started_before: datetime, limit: int = 500) -> list[StuckAttempt]:
-    """Attempts dialing since before ``started_before``, oldest first."""
+def stuck_attempts(started_before: datetime, dialled_via: str | None = None, limit: int = 500) -> list[StuckAttempt]:
+    """Attempts dialing since before ``started_before``, oldest first; with ``dialled_via``, only those
+    dialled through that server (and those that name none, dialled before servers were named): another
+    server's channels are unknown to this one's AMI."""
+    via = [] if dialled_via is None else [CampaignAttempt.dialled_via.in_((dialled_via, ""))]
     with session_scope() as session:
         rows = session.execute(select(CampaignAttempt.id, CampaignAttempt.channel_id, CampaignAttempt.answered_at)
                                .where(CampaignAttempt.status == AttemptStatus.DIALING,
-                                      CampaignAttempt.started_at < started_before)
+                                      CampaignAttempt.started_at < started_before, *via)
                                .order_by(CampaignAttempt.started_at, CampaignAttempt.id).limit(limit)).all()
     return [StuckAttempt(row.id, row.channel_id or "", row.answered_at) for row in rows]
 

@@ -577,17 +577,20 @@ def skip_attempt(attempt_id: int, reason: str, now: datetime) -> bool:
                  ended_at=now)
 
 
-def begin_attempt(attempt_id: int, channel_id: str, now: datetime) -> bool:
-    """Claim a planned attempt for dialing, as ``channel_id`` (the AMI ChannelId of the originate).
+def begin_attempt(attempt_id: int, channel_id: str, now: datetime, dialled_via: str = "") -> bool:
+    """Claim a planned attempt for dialing, as ``channel_id`` (the AMI ChannelId of the originate)
+    through the telephony server named ``dialled_via`` (the one to ask about the channel later).
 
     One conditional UPDATE, committed before the originate: of two workers
     beginning the same attempt exactly one gets True; the other must not dial.
     """
     if not channel_id or len(channel_id) > 64:
         raise ValidationError(f"channel id {channel_id!r} must have 1 to 64 characters", "invalid_channel_id")
+    if len(dialled_via) > 128:
+        raise ValidationError(f"server name {dialled_via[:40]!r}... is longer than 128 characters", "invalid_dialled_via")
     try:
         return _move(attempt_id, AttemptStatus.PLANNED, status=AttemptStatus.DIALING, channel_id=channel_id,
-                     started_at=now)
+                     started_at=now, dialled_via=dialled_via)
     except IntegrityError:
         raise ValidationError(f"channel id {channel_id!r} belongs to another attempt", "channel_id_taken") from None
 

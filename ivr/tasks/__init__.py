@@ -38,7 +38,6 @@ PLAN_CAMPAIGNS = "hotline.plan_campaigns"
 COLLECT_RECORDINGS, PURGE_RECORDINGS = "hotline.collect_recordings", "hotline.purge_recordings"
 KPI_REPORTS = "hotline.kpi_reports"
 REPORTS_EVERY = timedelta(hours=1)  # writes only what is missing: yesterday's and last week's
-DEFAULT_QUEUE = "hotline"
 SOFT_LIMIT_MARGIN_SECONDS = 30
 
 
@@ -78,7 +77,7 @@ def create_celery(settings: Settings | None = None) -> Celery:
         **result_options(settings),
         task_serializer="json", result_serializer="json",
         accept_content=["json"], result_accept_content=["json"],
-        task_default_queue=DEFAULT_QUEUE,
+        task_default_queue=settings.task_queue,
         # A task is acknowledged when it has finished, so a worker that dies
         # mid-task leaves it to another; each worker process takes one at a time.
         task_acks_late=True,

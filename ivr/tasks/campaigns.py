@@ -34,7 +34,7 @@ from ivr.config import get_settings
 from ivr.db.models import utcnow
 from ivr.tasks import CAMPAIGN_TICK, PLAN_CAMPAIGNS, RECONCILE_ATTEMPTS
 from ivr.dialer import pacing
-from ivr.dialer.dial import await_result, dial_attempt as dial_one
+from ivr.dialer.dial import await_result, dial_attempt as dial_one, dialled_via
 from ivr.dialer.reconcile import reconcile_attempts as reconcile
 from ivr.domain import campaign_dialing, campaigns
 from ivr.domain.errors import InvalidTransition
@@ -128,9 +128,10 @@ def dial_attempt(self: Task, attempt_id: int) -> dict[str, Any]:
 
 @shared_task(name=RECONCILE_ATTEMPTS, bind=True)
 def reconcile_attempts(self: Task) -> dict[str, Any]:
-    """Close attempts left dialing whose channel Asterisk no longer has (by ChannelId)."""
+    """Close attempts left dialing whose channel this worker's Asterisk no longer has (by ChannelId)."""
     settings = get_settings()
-    done = reconcile(clock(), worker_ami(), timedelta(seconds=settings.campaign_reconcile_seconds))
+    done = reconcile(clock(), worker_ami(), timedelta(seconds=settings.campaign_reconcile_seconds),
+                     dialled_via(settings))
     log.info("campaign reconciliation: checked=%d closed=%d in_call=%d ami_down=%s task_id=%s",
              done.checked, done.closed, done.in_call, done.ami_down, self.request.id)
     return {"checked": done.checked, "closed": done.closed, "in_call": done.in_call, "ami_down": done.ami_down}

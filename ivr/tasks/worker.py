@@ -11,10 +11,12 @@ from celery import Celery
 from ivr.tasks.broker import check_broker
 
 
-def run_worker(app: Celery, beat: bool, concurrency: int | None, loglevel: str) -> None:
+def run_worker(app: Celery, beat: bool, concurrency: int | None, loglevel: str, name: str | None = None) -> None:
     """Consume tasks until stopped (SIGTERM or Ctrl-C: a warm shutdown that finishes running tasks)."""
     check_broker(app)
     argv = ["worker", f"--loglevel={loglevel}"]
+    if name:
+        argv.append(f"--hostname={name}")
     if beat:
         argv.append("--beat")
     if concurrency:
