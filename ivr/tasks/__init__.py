@@ -78,6 +78,10 @@ def create_celery(settings: Settings | None = None) -> Celery:
         task_serializer="json", result_serializer="json",
         accept_content=["json"], result_accept_content=["json"],
         task_default_queue=settings.task_queue,
+        # No remote control (celery inspect/control): its broadcast channel is a Redis pub/sub socket whose
+        # read blocked the consumer's event loop (kombu 5.7, redis-py 8.2), so a worker stopped taking
+        # tasks and could not be stopped; nothing here uses remote control.
+        worker_enable_remote_control=False,
         # A task is acknowledged when it has finished, so a worker that dies
         # mid-task leaves it to another; each worker process takes one at a time.
         task_acks_late=True,
