@@ -792,8 +792,11 @@ def health() -> None:
               help="Worker processes (default: one per CPU core).")
 @click.option("--name", default=None,
               help="Celery node name (default celery@<host name>); two workers on one machine need two.")
+@click.option("--queues", default=None, metavar="NAME[,NAME]",
+              help="Take tasks only from these broker queues (default: all of them, settings task_queue and "
+                   "transcription_queue); e.g. a transcription-only worker on a machine of its own.")
 @click.option("--loglevel", default=None, help="DEBUG, INFO, WARNING or ERROR (default: setting log_level).")
-def worker(beat: bool, concurrency: int | None, name: str | None, loglevel: str | None) -> None:
+def worker(beat: bool, concurrency: int | None, name: str | None, queues: str | None, loglevel: str | None) -> None:
     """Run a Celery worker for the background work (e.g. flagging overdue complaints).
 
     The broker and result backend come from settings broker_url and
@@ -804,9 +807,24 @@ def worker(beat: bool, concurrency: int | None, name: str | None, loglevel: str 
     from ivr.tasks import get_celery
     from ivr.tasks.worker import run_worker
 
-    _server_settings()
+    chosen = _worker_queues(queues, _server_settings())
     with _broker_errors():
-        run_worker(get_celery(), beat, concurrency, _task_loglevel(loglevel), name)
+        run_worker(get_celery(), beat, concurrency, _task_loglevel(loglevel), name, chosen)
+
+
+def _worker_queues(option: str | None, settings: Settings) -> list[str] | None:
+    """The queues named by ``--queues`` (None: all), each one of the installation's."""
+    from ivr.tasks import task_queues
+
+    if not option:
+        return None
+    chosen = [queue.strip() for queue in option.split(",") if queue.strip()]
+    unknown = sorted(set(chosen) - set(task_queues(settings)))
+    if unknown or not chosen:
+        named = ", ".join(unknown) or repr(option)
+        raise click.BadParameter(f"{named}: not a queue of this installation ({', '.join(task_queues(settings))})",
+                                 param_hint="--queues")
+    return chosen
 
 
 @main.command("beat")

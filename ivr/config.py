@@ -51,6 +51,9 @@ class Settings:
     task_time_limit: int = 600  # seconds a task may run; its soft limit (an exception) comes 30 s earlier
     beat_schedule_file: str = _var("celerybeat-schedule")  # when each periodic task last ran
     task_queue: str = "hotline"  # the broker queue tasks go to and workers take them from
+    # Transcriptions (minutes to an hour each) have a queue of their own, so a backlog never holds up
+    # dialling, collecting recordings or reports; `ivr worker` takes both unless --queues says otherwise
+    transcription_queue: str = "hotline-transcription"
     overdue_check_minutes: int = 15  # how often beat flags overdue complaints
     recordings_dir: str = str(PROJECT_ROOT / "recordings")
     # The same folder as Asterisk sees it, when that differs (another host's

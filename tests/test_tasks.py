@@ -25,11 +25,12 @@ from ivr.db.models import CampaignAttempt, ComplaintSubject, utcnow
 from ivr.db.session import session_scope
 from ivr.domain import campaigns, complaints
 from ivr.domain.campaigns import CampaignSpec
-from ivr.tasks import CAMPAIGN_TICK, FLAG_OVERDUE_COMPLAINTS, PLAN_CAMPAIGNS, RECONCILE_ATTEMPTS, create_celery
+from ivr.tasks import (CAMPAIGN_TICK, FLAG_OVERDUE_COMPLAINTS, PLAN_CAMPAIGNS, RECONCILE_ATTEMPTS,
+                       TRANSCRIBE_RECORDING, create_celery)
 from ivr.tasks.broker import check_broker
 from ivr.tasks.complaints import flag_overdue_complaints
 from ivr.telephony.queues import QueueControl
-from ivr.testing.celery_worker import celery_on_test_broker
+from ivr.testing.celery_worker import celery_on_test_broker, queues_of, worker_in_thread
 from ivr.testing.fake_ami import FakeAsterisk
 from ivr.testing.small_book import SmallBook
 
@@ -99,6 +100,33 @@ def test_worker_with_a_dead_broker_says_so_in_one_line(monkeypatch: pytest.Monke
     assert result.exit_code == 1
     assert "cannot reach the Celery broker at redis://" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_backlog_of_transcriptions_waits_in_its_own_queue_while_other_work_goes_on(
+        database_url: str, tmp_path: Path) -> None:
+    with celery_on_test_broker(tmp_path) as app:
+        tasks, transcriptions = queues_of(app)
+        backlog = [app.send_task(TRANSCRIBE_RECORDING, (recording_id,)) for recording_id in range(900, 905)]
+
+        with worker_in_thread(app, "other-work@test", queues=[tasks]):
+            assert app.send_task(FLAG_OVERDUE_COMPLAINTS).get(timeout=RESULT_TIMEOUT) == 0
+        assert [result.state for result in backlog] == ["PENDING"] * 5  # not taken by that worker
+
+        with worker_in_thread(app, "transcriber@test", queues=[transcriptions]):
+            outcomes = [result.get(timeout=RESULT_TIMEOUT)["outcome"] for result in backlog]
+        assert outcomes == ["skipped"] * 5  # no such recordings: each claimed nothing
+
+
+def test_worker_refuses_a_queue_the_installation_does_not_have(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    monkeypatch.setattr(ivr.tasks, "_app", None)
+    monkeypatch.setenv("IVR_BEAT_SCHEDULE_FILE", str(tmp_path / "beat"))
+    monkeypatch.setattr("ivr.config._settings", None)
+
+    result = CliRunner().invoke(main, ["worker", "--no-beat", "--queues", "hotline-transcription,hotline-typo"])
+
+    assert result.exit_code == 2
+    assert "hotline-typo: not a queue of this installation (hotline, hotline-transcription)" in result.output
 
 
 def test_beat_sends_the_campaign_planning_tick_and_reconciliation_at_their_intervals(tmp_path: Path) -> None:

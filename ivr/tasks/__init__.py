@@ -25,17 +25,19 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
+from kombu import Exchange, Queue
 
 from ivr.config import Settings, get_settings
 from ivr.tasks.broker import PUBLISH_RETRY_POLICY, broker_options, ensure_local_folders, result_options
 
-__all__ = ["TASK_MODULES", "beat_schedule", "create_celery", "get_celery"]
+__all__ = ["TASK_MODULES", "beat_schedule", "create_celery", "get_celery", "task_queues"]
 
 TASK_MODULES = ["ivr.tasks.complaints", "ivr.tasks.campaigns", "ivr.tasks.recordings", "ivr.tasks.reports"]
 FLAG_OVERDUE_COMPLAINTS = "hotline.flag_overdue_complaints"
 CAMPAIGN_TICK, RECONCILE_ATTEMPTS = "hotline.campaign_tick", "hotline.reconcile_attempts"
 PLAN_CAMPAIGNS = "hotline.plan_campaigns"
 COLLECT_RECORDINGS, PURGE_RECORDINGS = "hotline.collect_recordings", "hotline.purge_recordings"
+TRANSCRIBE_RECORDING = "hotline.transcribe_recording"
 KPI_REPORTS = "hotline.kpi_reports"
 REPORTS_EVERY = timedelta(hours=1)  # writes only what is missing: yesterday's and last week's
 SOFT_LIMIT_MARGIN_SECONDS = 30
@@ -67,6 +69,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     }
 
 
+def task_queues(settings: Settings) -> list[str]:
+    """The broker queues of this installation: everything but transcriptions, then transcriptions."""
+    return [settings.task_queue, settings.transcription_queue]
+
+
 def create_celery(settings: Settings | None = None) -> Celery:
     """A Celery app configured only from ``settings`` (default: the process-wide ones)."""
     settings = settings or get_settings()
@@ -78,6 +85,9 @@ def create_celery(settings: Settings | None = None) -> Celery:
         task_serializer="json", result_serializer="json",
         accept_content=["json"], result_accept_content=["json"],
         task_default_queue=settings.task_queue,
+        # A worker takes every queue listed here unless told which (ivr worker --queues).
+        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in task_queues(settings)],
+        task_routes={TRANSCRIBE_RECORDING: {"queue": settings.transcription_queue}},
         # No remote control (celery inspect/control): its broadcast channel is a Redis pub/sub socket whose
         # read blocked the consumer's event loop (kombu 5.7, redis-py 8.2), so a worker stopped taking
         # tasks and could not be stopped; nothing here uses remote control.

@@ -10,7 +10,9 @@ nothing is sent twice while its task is queued.
 conditional UPDATE), so a redelivered task or a second worker does nothing.
 The Vosk model is loaded once per worker process, on its first transcription;
 Celery's prefork pool runs one process per core by default, so a worker uses
-every core. A bad file is recorded as failed with its reason; it never fails
+every core. Transcriptions go to a queue of their own (``transcription_queue``),
+so a backlog of them never delays the next collect, a campaign's dialling or a
+report. A bad file is recorded as failed with its reason; it never fails
 the task, so nothing is retried in a loop.
 """
 
@@ -23,12 +25,11 @@ from celery import Task, shared_task
 
 from ivr.db.models import utcnow
 from ivr.domain import call_recordings
-from ivr.tasks import COLLECT_RECORDINGS, PURGE_RECORDINGS
+from ivr.tasks import COLLECT_RECORDINGS, PURGE_RECORDINGS, TRANSCRIBE_RECORDING
 from ivr.tasks.broker import PUBLISH_ERRORS
 
 log = logging.getLogger(__name__)
 
-TRANSCRIBE_RECORDING = "hotline.transcribe_recording"
 TRANSCRIBE_TIME_LIMIT_S = 3600  # a four-hour call at several times real time; the default limit is 10 minutes
 
 

@@ -11,10 +11,14 @@ from celery import Celery
 from ivr.tasks.broker import check_broker
 
 
-def run_worker(app: Celery, beat: bool, concurrency: int | None, loglevel: str, name: str | None = None) -> None:
-    """Consume tasks until stopped (SIGTERM or Ctrl-C: a warm shutdown that finishes running tasks)."""
+def run_worker(app: Celery, beat: bool, concurrency: int | None, loglevel: str, name: str | None = None,
+               queues: list[str] | None = None) -> None:
+    """Consume tasks until stopped (SIGTERM or Ctrl-C: a warm shutdown that finishes running tasks);
+    from ``queues`` only when given, else from every queue of the installation."""
     check_broker(app)
     argv = ["worker", f"--loglevel={loglevel}"]
+    if queues:
+        argv.append(f"--queues={','.join(queues)}")
     if name:
         argv.append(f"--hostname={name}")
     if beat:

@@ -4,7 +4,7 @@ The broker is a SQLite file in the test's folder (the embedded default's
 transport), or the one in IVR_TEST_BROKER_URL: CI sets
 redis://127.0.0.1:6379/15 when Redis answers; amqp://guest:guest@127.0.0.1:5672//
 works too. A configured broker that does not answer fails the test: it never
-skips. Each app uses a queue of its own, so runs sharing a broker never take
+skips. Each app uses queues of its own (tasks, transcriptions), so runs sharing a broker never take
 each other's tasks, and the queue is deleted afterwards.
 """
 
@@ -23,12 +23,12 @@ from celery import Celery
 from celery.contrib.testing.worker import start_worker
 
 from ivr.config import Settings, get_settings
-from ivr.tasks import create_celery
+from ivr.tasks import TRANSCRIBE_RECORDING, create_celery
 from ivr.tasks.broker import BrokerUnavailable, check_broker
 from ivr.testing.missing import missing
 from ivr.testing.tcp_proxy import TcpProxy
 
-__all__ = ["BROKER_ENV", "broker_proxy", "test_broker", "celery_on_test_broker", "worker_in_thread"]
+__all__ = ["BROKER_ENV", "broker_proxy", "test_broker", "celery_on_test_broker", "queues_of", "worker_in_thread"]
 
 BROKER_ENV = "IVR_TEST_BROKER_URL"
 
@@ -66,10 +66,10 @@ def celery_on_test_broker(folder: Path, settings: Settings | None = None,
     broker, results = test_broker(folder)
     if proxy is not None:
         broker, results = proxy.url(broker), proxy.url(results) if results == broker else results
-    app = create_celery((settings or get_settings()).replace(
-        broker_url=broker, result_backend=results, beat_schedule_file=str(folder / "beat" / "schedule")))
     queue = f"hotline-test-{uuid.uuid4().hex[:12]}"
-    app.conf.task_default_queue = queue
+    app = create_celery((settings or get_settings()).replace(
+        broker_url=broker, result_backend=results, beat_schedule_file=str(folder / "beat" / "schedule"),
+        task_queue=queue, transcription_queue=f"{queue}-transcription"))
     try:
         check_broker(app, timeout=5)
     except BrokerUnavailable as error:
@@ -78,25 +78,33 @@ def celery_on_test_broker(folder: Path, settings: Settings | None = None,
         yield app
     finally:
         with app.connection_for_write() as connection:
-            # Declared again first: a virtual transport (Redis) unbinds only what its channel declared.
-            test_queue = app.amqp.queues[queue](connection.default_channel)
-            test_queue.declare()
-            test_queue.delete()
+            for name in queues_of(app):
+                # Declared again first: a virtual transport (Redis) unbinds only what its channel declared.
+                test_queue = app.amqp.queues[name](connection.default_channel)
+                test_queue.declare()
+                test_queue.delete()
+
+
+def queues_of(app: Celery) -> tuple[str, str]:
+    """The app's two queues (``create_celery``): everything but transcriptions, and transcriptions."""
+    return app.conf.task_default_queue, app.conf.task_routes[TRANSCRIBE_RECORDING]["queue"]
 
 
 SHUTDOWN_SECONDS = 120.0  # a dial task may still be waiting out a ring when the tests are done
 
 
 @contextmanager
-def worker_in_thread(app: Celery, hostname: str, concurrency: int = 1, pool: str = "threads") -> Iterator[None]:
-    """A real Celery worker on ``app`` in a thread of this process (``start_worker``).
+def worker_in_thread(app: Celery, hostname: str, concurrency: int = 1, pool: str = "threads",
+                     queues: list[str] | None = None) -> Iterator[None]:
+    """A real Celery worker on ``app`` in a thread of this process (``start_worker``), taking tasks from
+    ``queues`` (default: all of the app's, transcriptions included).
 
     A worker that does not stop within ``SHUTDOWN_SECONDS`` fails the test
     with every thread's stack, so the task that held it is named.
     """
     try:
         with start_worker(app, pool=pool, concurrency=concurrency, perform_ping_check=False,
-                          shutdown_timeout=SHUTDOWN_SECONDS, hostname=hostname):
+                          shutdown_timeout=SHUTDOWN_SECONDS, hostname=hostname, queues=queues):
             yield
     except RuntimeError as error:
         if "failed to exit" not in str(error):

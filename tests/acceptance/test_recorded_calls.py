@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,12 @@ from ivr.config import get_settings, set_settings
 from ivr.db.models import Call, CallRecording, RecordingStatus, TranscriptionStatus
 from ivr.db.session import session_scope
 from ivr.domain.agent_states import AgentAction
-from ivr.domain import screen_pops
+from ivr.domain import call_recordings, screen_pops
 from ivr.domain.call_recordings import files_of, pauses_of, transcript_of, verify_recordings
 from ivr.domain.users import ConsoleRole, put_user
 from ivr.switchboard.board import Switchboard
 from ivr.telephony.ami_link import AmiLink, Backoff
-from ivr.testing.celery_worker import celery_on_test_broker, worker_in_thread
+from ivr.testing.celery_worker import celery_on_test_broker, queues_of, worker_in_thread
 from ivr.testing.ivr_call import IvrCall
 from ivr.testing.speech_audio import korean_model, spoken_wav
 from ivr.testing.waiting import eventually
@@ -48,10 +49,27 @@ def recording_settings(hotline) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def worker(recording_settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Celery]:
+def calls_of_this_module_only(hotline) -> None:
+    """Sets aside the recordings of the session's earlier calls (every call is recorded): collected here,
+    each would be transcribed before this module's, minutes of work that is not this module's to test."""
+    now = datetime.now(timezone.utc)
+    calls = Path(get_settings().recordings_dir) / call_recordings.CALLS_FOLDER
+    aside = Path(get_settings().recordings_dir) / "earlier-tests" / f"{now:%Y%m%dT%H%M%S}"
+    for back in range(call_recordings.DISCOVER_DAYS):
+        day = calls / f"{now - timedelta(days=back):%Y-%m-%d}"
+        for path in sorted(day.glob("*.wav")):
+            (aside / day.name).mkdir(parents=True, exist_ok=True)
+            path.rename(aside / day.name / path.name)
+
+
+@pytest.fixture(scope="module")
+def worker(recording_settings, calls_of_this_module_only, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Celery]:
+    """A collecting worker and a transcribing one, each on its own queue, as `ivr worker --queues` runs them."""
     korean_model()  # skipped (failed on CI) without the model, before any call is placed
     with celery_on_test_broker(tmp_path_factory.mktemp("recording-broker")) as app:
-        with worker_in_thread(app, "transcriber@test"):
+        tasks, transcriptions = queues_of(app)
+        with worker_in_thread(app, "collector@test", queues=[tasks]), \
+             worker_in_thread(app, "transcriber@test", queues=[transcriptions]):
             yield app
 
 
