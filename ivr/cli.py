@@ -432,6 +432,9 @@ def campaigns() -> None:
 @click.option("--max-channels", type=int, default=None, help="Concurrent calls (default: campaign_max_channels).")
 @click.option("--calls-per-second", type=float, default=None,
               help="Call starts per second (default: campaign_calls_per_second).")
+@click.option("--detect-machines", is_flag=True,
+              help="Listen for an answering machine before speaking: a machine is hung up on and called again "
+                   "later; a person hears the message after their 'hello' (docs/campaigns.md).")
 @click.option("--by", "created_by", default="cli", show_default=True, help="Who creates it (kept on the campaign).")
 def campaigns_create(name: str, created_by: str, **criteria: object) -> None:
     """Create campaign NAME as a draft; choose whom it calls with --due-within, --grace or --lapsing-within."""
@@ -468,6 +471,8 @@ def campaigns_show(name: str) -> None:
                  "in grace" if view.include_grace else "",
                  f"lapsing within {view.lapsing_within_days} days" if view.lapsing_within_days is not None else ""]
     click.echo(f"{view.name} ({view.state.value}): {view.message}")
+    if view.detect_machines:
+        click.echo("  answering machines detected (hung up on, called again later)")
     click.echo(f"  selects: {', '.join(filter(None, selection))}; lines: "
                f"{', '.join(line.value for line in view.product_lines) or 'all'}; branches: "
                f"{', '.join(view.branches) or 'all'}")

@@ -212,6 +212,28 @@ def test_the_edit_form_changes_the_definition(supervisor: FlaskClient) -> None:
     assert (view.name, view.include_grace, view.max_attempts) == ("renamed", True, 2)
 
 
+def test_answering_machine_detection_is_chosen_on_the_form_and_shown_on_the_page(supervisor: FlaskClient) -> None:
+    response = _form(supervisor, "/campaigns", {**FORM, "detect_machines": "on"})
+
+    view = campaigns.campaign_by_name("December reminders")
+    assert response.status_code == 303 and view.detect_machines
+    html = _page(supervisor, view.id)
+    assert "detected: hung up on, called again later" in html
+    assert '<input type="checkbox" name="detect_machines" checked>' in html  # the edit form keeps it
+    _form(supervisor, f"/campaigns/{view.id}", FORM)  # unticked
+    assert not campaigns.get_campaign(view.id).detect_machines
+
+
+def test_the_api_takes_and_gives_answering_machine_detection(supervisor: FlaskClient) -> None:
+    body = {"name": "api-amd", "message": "premium due", "due_within_days": 14, "detect_machines": True}
+
+    created = _send(supervisor, "POST", "/api/campaigns", body).get_json()["campaign"]
+    refused = _send(supervisor, "POST", "/api/campaigns", {**body, "name": "api-amd-2", "detect_machines": "maybe"})
+
+    assert created["detect_machines"] is True
+    assert refused.status_code == 400 and refused.get_json()["error"]["id"] == "invalid_detect_machines"
+
+
 def test_a_refused_edit_says_why_and_changes_nothing(supervisor: FlaskClient) -> None:
     campaign_id = _draft()
 

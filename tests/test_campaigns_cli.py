@@ -39,6 +39,15 @@ def test_create_plan_show_and_move_a_campaign(small_book: SmallBook) -> None:
     assert "renewals" in ivr("campaigns", "list").output
 
 
+def test_a_campaign_created_to_detect_answering_machines_says_so(database_url: str) -> None:
+    created = ivr("campaigns", "create", "amd", "--message", "premium due", "--due-within", "30", "--detect-machines")
+    plain = ivr("campaigns", "create", "plain", "--message", "premium due", "--due-within", "30")
+
+    assert created.exit_code == 0 and plain.exit_code == 0, created.output + plain.output
+    assert "answering machines detected" in ivr("campaigns", "show", "amd").output
+    assert "answering machines" not in ivr("campaigns", "show", "plain").output
+
+
 def test_wrong_moves_and_night_windows_are_refused_with_the_reason(database_url: str) -> None:
     night = ivr("campaigns", "create", "night", "--message", "m", "--grace", "--window", "19:00-22:00")
     ivr("campaigns", "create", "draft", "--message", "m", "--grace")

@@ -6,7 +6,8 @@ import pytest
 
 from test_agi_protocol import session_with
 
-from ivr.telephony.channel import AgiChannel, CallInfo, flow_name, since_answer
+from ivr.telephony.channel import AgiChannel, AnsweredBy, CallInfo, flow_name, since_answer
+from ivr.telephony.errors import Hangup
 
 
 def env(**values: str) -> dict[str, str]:
@@ -76,3 +77,20 @@ def test_an_unreadable_answer_clock_is_none_not_an_error():
                   "1795665600.25 2026-11-26 04:00:01"):
         assert since_answer(reply) is None
     assert since_answer("1795665600.25 2026-11-26T04:00:00.100") == timedelta(milliseconds=-150)
+
+
+@pytest.mark.parametrize("status, verdict", [("MACHINE", AnsweredBy.MACHINE), ("HUMAN", AnsweredBy.HUMAN),
+                                             ("NOTSURE", AnsweredBy.NOTSURE), ("", AnsweredBy.NOTSURE),
+                                             ("SOMETHING-NEW", AnsweredBy.NOTSURE)])
+def test_answering_machine_detection_runs_amd_then_reads_its_verdict(status: str, verdict: AnsweredBy) -> None:
+    session, writer = session_with(f"200 result=0\n200 result={'1 (' + status + ')' if status else '0'}\n")
+
+    assert AgiChannel(session).detect_answering_machine() is verdict
+    assert writer.getvalue() == b'EXEC AMD ""\nGET VARIABLE "AMDSTATUS"\n'
+
+
+def test_amd_hearing_the_line_drop_is_a_hangup() -> None:
+    session, _ = session_with("200 result=0\n200 result=1 (HANGUP)\n")
+
+    with pytest.raises(Hangup):
+        AgiChannel(session).detect_answering_machine()

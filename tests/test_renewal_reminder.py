@@ -18,7 +18,7 @@ from ivr.domain.agent_states import record_change
 from ivr.domain.campaigns import AttemptStatus, CampaignSpec
 from ivr.domain.users import ConsoleRole, create_user
 from ivr.flows.runner import handle_call
-from ivr.telephony.channel import CallInfo
+from ivr.telephony.channel import AnsweredBy, CallInfo
 from ivr.telephony.errors import AgiError, Hangup
 from ivr.testing.console import PASSWORD
 from ivr.testing.small_book import BIRTH_DATE, SmallBook
@@ -32,18 +32,27 @@ class CampaignCall(ScriptedChannel):
     """An answered campaign call: the dialer set CAMPAIGN_ATTEMPT; the customer hangs up when the script ends."""
 
     def __init__(self, attempt: object, entries=(), press_during_play: str = "",
-                 since_answer: timedelta | None | Exception = timedelta(milliseconds=420)) -> None:
+                 since_answer: timedelta | None | Exception | list = timedelta(milliseconds=420),
+                 answered_by: AnsweredBy | Exception = AnsweredBy.HUMAN) -> None:
         super().__init__(entries, press_during_play)
         self.info = CallInfo(f"out-{attempt}", "PJSIP/trunk-00000001", "renewal_reminder", "", "", "s", "en")
         self.attempt = str(attempt)
-        self.since_answer = since_answer
+        self.since_answer = since_answer  # a list: one value per read, in turn
+        self.answered_by = answered_by
 
     def time_since_answer(self):
         """Asterisk's answer clock, as the test sets it; logged so a test sees when it was read."""
         self.log.append(("since_answer",))
-        if isinstance(self.since_answer, Exception):
-            raise self.since_answer
-        return self.since_answer
+        value = self.since_answer.pop(0) if isinstance(self.since_answer, list) else self.since_answer
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    def detect_answering_machine(self):
+        self.log.append(("amd",))
+        if isinstance(self.answered_by, Exception):
+            raise self.answered_by
+        return self.answered_by
 
     def answer(self):
         self.log.append(("answer",))
@@ -90,10 +99,10 @@ def dialling(small_book: SmallBook, language: str = "en", agent_free: bool = Tru
 
 
 def answered(small_book: SmallBook, entries=(), press_during_play: str = "", since_answer=timedelta(milliseconds=420),
-             **campaign: object) -> tuple[int, CampaignCall]:
+             answered_by: AnsweredBy | Exception = AnsweredBy.HUMAN, **campaign: object) -> tuple[int, CampaignCall]:
     """The customer answers the dialled attempt and keys ``entries``; the whole call is run."""
     attempt_id = dialling(small_book, **campaign)
-    channel = CampaignCall(attempt_id, entries, press_during_play, since_answer)
+    channel = CampaignCall(attempt_id, entries, press_during_play, since_answer, answered_by)
     handle_call(channel)
     return attempt_id, channel
 
@@ -416,3 +425,55 @@ def test_a_free_agent_is_not_free_for_us_when_callers_already_wait_in_the_queue(
     assert not campaigns.agent_free_for(small_book.customer_id, "renewal", datetime.now(timezone.utc))
     agent_on_duty("general", "agent8")
     assert campaigns.agent_free_for(small_book.customer_id, "renewal", datetime.now(timezone.utc))
+
+
+# --- answering machines -----------------------------------------------------------------------------
+
+
+def test_a_campaign_without_machine_detection_never_listens_for_one(small_book):
+    _, channel = answered(small_book, [RIGHT_YEAR, "3"])
+
+    assert ("amd",) not in channel.log
+
+
+def test_a_machine_is_hung_up_on_without_a_word_and_called_again_later(small_book):
+    attempt_id, channel = answered(small_book, [RIGHT_YEAR, "3"], answered_by=AnsweredBy.MACHINE,
+                                   detect_machines=True)
+
+    assert channel.played() == [] and not any(entry[0] in ("collect", "digits", "number", "date")
+                                              for entry in channel.log)
+    row = attempt(attempt_id)
+    assert (row.status, row.key_pressed, row.message_started_at) == (AttemptStatus.MACHINE, None, None)
+    retry = attempt(attempt_id, attempt_no=2)
+    assert retry.status is AttemptStatus.PLANNED and retry.not_before > row.ended_at
+    call, events = call_record(attempt_id)
+    assert ("campaign", "answered_by", "machine") in events
+    assert channel.variables()["IVR_OUTCOME"] == "done"  # hung up on, not put through to an agent
+    figures = campaigns.campaign_figures(row.campaign_id)
+    assert (figures.reached, figures.abandoned) == (0, 0)  # nobody was reached; nobody was left waiting
+
+
+@pytest.mark.parametrize("verdict", [AnsweredBy.HUMAN, AnsweredBy.NOTSURE, AgiError("510 no AMD")])
+def test_a_person_or_an_unsure_or_failed_detection_hears_the_reminder(small_book, verdict):
+    attempt_id, channel = answered(small_book, [RIGHT_YEAR, "3"], answered_by=verdict, detect_machines=True)
+
+    assert channel.log.index(("amd",)) < channel.log.index(("play", ("hotline/en/reminder_intro",)))
+    assert (attempt(attempt_id).status, attempt(attempt_id).key_pressed) == (AttemptStatus.ANSWERED, "3")
+
+
+def test_with_detection_the_message_delay_counts_from_the_end_of_the_customers_greeting(small_book):
+    greeting_ended, message_began = timedelta(milliseconds=2600), timedelta(milliseconds=3100)
+    attempt_id, _ = answered(small_book, [RIGHT_YEAR, "3"], since_answer=[greeting_ended, message_began],
+                             detect_machines=True)
+
+    row = attempt(attempt_id)
+    assert row.message_delay_ms == 500  # 3.1 s after answer, half a second after "hello": not late
+    assert campaigns.campaign_figures(row.campaign_id).abandoned == 0
+
+
+def test_a_hang_up_during_detection_is_the_customer_hanging_up(small_book):
+    attempt_id = dialling(small_book, detect_machines=True)
+    with pytest.raises(Hangup):
+        handle_call(CampaignCall(attempt_id, answered_by=Hangup("gone while AMD listened")))
+
+    assert attempt(attempt_id).status is AttemptStatus.CUSTOMER_HUNG_UP

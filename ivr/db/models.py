@@ -633,7 +633,7 @@ class AttemptStatus(str, enum.Enum):
     FAILED = "failed"
     INVALID_NUMBER = "invalid_number"  # never retried
     CUSTOMER_HUNG_UP = "customer_hung_up"  # answered, then hung up before the message ended
-    MACHINE = "machine"  # an answering machine, when detected
+    MACHINE = "machine"  # an answering machine (campaigns with detect_machines): retried like no answer
 
 
 class DncSource(str, enum.Enum):
@@ -668,6 +668,9 @@ class Campaign(Base):
     min_gap_hours: Mapped[int] = mapped_column(Integer)  # between two attempts at one policy's cycle
     max_channels: Mapped[int] = mapped_column(Integer)
     calls_per_second: Mapped[float] = mapped_column()
+    # Asterisk's AMD listens first: a machine is hung up on (result machine, retried like no answer), and
+    # the message starts after a person's "hello" rather than at once (docs/campaigns.md).
+    detect_machines: Mapped[bool] = mapped_column(default=False)
     state: Mapped[CampaignState] = mapped_column(_enum(CampaignState, "campaign_state"), default=CampaignState.DRAFT)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

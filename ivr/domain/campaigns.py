@@ -67,7 +67,7 @@ TALK_STALE_AFTER = timedelta(hours=4)  # an agent's queue call with no end seen 
 NOT_DIALLED = (AttemptStatus.PLANNED, AttemptStatus.SKIPPED)
 # Retried results and the first wait before the retry; it doubles with every attempt.
 RETRY_BASE = {AttemptStatus.BUSY: timedelta(hours=1), AttemptStatus.NO_ANSWER: timedelta(hours=2),
-              AttemptStatus.CONGESTION: timedelta(minutes=30)}
+              AttemptStatus.MACHINE: timedelta(hours=2), AttemptStatus.CONGESTION: timedelta(minutes=30)}
 KEYS = frozenset("0123456789*#")
 KEY_AGENT, KEY_REMIND_LATER, KEY_STOP_CALLING = "1", "2", "9"  # key 3 (already paid): report_paid
 _WINDOW = re.compile(r"^(\d\d:\d\d)-(\d\d:\d\d)$")
@@ -94,6 +94,7 @@ class CampaignSpec:
     min_gap_hours: int | None = None
     max_channels: int | None = None
     calls_per_second: float | None = None
+    detect_machines: bool = False  # listen for an answering machine before speaking
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class CampaignView:
     min_gap_hours: int
     max_channels: int
     calls_per_second: float
+    detect_machines: bool
     state: CampaignState
     created_by: str
     created_at: datetime
@@ -176,6 +178,7 @@ class AttemptCallFacts:
     cycle: date  # the due date being reminded
     amount: Decimal
     zone: ZoneInfo  # where the customer lives: "remind me later" is said in their local day
+    detect_machines: bool = False  # the campaign listens for an answering machine first
 
 
 @dataclass(frozen=True)
@@ -305,7 +308,8 @@ def _columns(spec: CampaignSpec) -> dict[str, object]:
             "max_attempts": _bounded(spec.max_attempts, settings.campaign_max_attempts, "max_attempts", 1, 10),
             "min_gap_hours": _bounded(spec.min_gap_hours, settings.campaign_min_gap_hours, "min_gap_hours", 1, 168),
             "max_channels": _bounded(spec.max_channels, settings.campaign_max_channels, "max_channels", 1, 1000),
-            "calls_per_second": _rate(spec.calls_per_second, settings.campaign_calls_per_second)}
+            "calls_per_second": _rate(spec.calls_per_second, settings.campaign_calls_per_second),
+            "detect_machines": bool(spec.detect_machines)}
 
 
 def parse_window(text: str) -> tuple[time, time]:
@@ -625,8 +629,8 @@ def record_result(attempt_id: int, status: AttemptStatus, key: str | None, now: 
 def retry_after(status: AttemptStatus, attempt_no: int) -> timedelta | None:
     """How long after attempt ``attempt_no`` ended with ``status`` to try again; None: never.
 
-    Busy, no answer and congestion are retried, waiting twice as long each
-    time; an invalid number, an answered call or a machine are not.
+    Busy, no answer, an answering machine and congestion are retried, waiting
+    twice as long each time; an invalid number or an answered call are not.
     """
     base = RETRY_BASE.get(status)
     return None if base is None else base * 2 ** (attempt_no - 1)
@@ -681,7 +685,8 @@ def attempt_call_facts(attempt_id: int) -> AttemptCallFacts:
                                 language=policy.holder.language, birth_year=policy.holder.birth_date.year,
                                 policy_id=policy.id, policy_no=policy.policy_no, number=attempt.number,
                                 cycle=attempt.cycle, amount=Decimal(policy.premium),
-                                zone=get_settings().zone_of(policy.holder.time_zone))
+                                zone=get_settings().zone_of(policy.holder.time_zone),
+                                detect_machines=_campaign(session, attempt.campaign_id).detect_machines)
 
 
 def report_paid(policy_id: int, cycle: date, attempt_id: int | None, now: datetime) -> bool:

@@ -9,6 +9,12 @@ then the amount and due date and the offer: 1 a person, 2 remind me later,
 anywhere). However the call ends, the attempt gets its one result with the
 key chosen: ``answered``, or ``customer_hung_up`` when they hang up first.
 
+A campaign that detects answering machines (``detect_machines``) listens
+first (Asterisk's AMD): a machine is hung up on without a word (it could be
+anyone's: nothing about the policy is left on it) and the attempt is
+``machine``, called again later like no answer; a person, or a verdict AMD
+is not sure of, hears the reminder as soon as their greeting has ended.
+
 The abandoned measure (docs/campaigns.md): just before the introduction is
 streamed, the flow asks Asterisk how long ago the call was answered, on
 Asterisk's clock (``Channel.time_since_answer``), and records it with the
@@ -32,6 +38,7 @@ from ivr.domain.dnc import DncSource, opt_out
 from ivr.domain.errors import InvalidTransition
 from ivr.flows.menu import AGENT_KEY, Conversation, TooManyAttempts, TransferToAgent
 from ivr.flows.prompts import P
+from ivr.telephony.channel import AnsweredBy
 from ivr.telephony.errors import Hangup
 
 log = logging.getLogger(__name__)
@@ -60,6 +67,9 @@ class Progress:
     message_started_at: datetime | None = None
     message_delay_ms: int | None = None
     agent_unavailable: bool = False
+    # With answering-machine detection: how long after answer the customer's greeting had ended (AMD's
+    # verdict); the message's delay is counted from then, as a person hears it.
+    greeting_ended_after: timedelta | None = None
 
 
 def renewal_reminder(call: Conversation) -> None:
@@ -73,6 +83,9 @@ def renewal_reminder(call: Conversation) -> None:
     status = AttemptStatus.ANSWERED
     try:
         try:
+            if facts.detect_machines and answered_by_machine(call, progress):
+                status = AttemptStatus.MACHINE
+                return
             remind(call, facts, progress)
         except TransferToAgent as transfer:
             if progress.key is None and transfer.reason == "caller_pressed_0":
@@ -116,22 +129,44 @@ def remind(call: Conversation, facts: AttemptCallFacts, progress: Progress) -> N
     call.say(P.reminder_goodbye)
 
 
-def message_starts(call: Conversation, progress: Progress) -> None:
-    """Note when the message begins and how long after answer, on Asterisk's clock. Unreadable: None,
-    logged; the call goes on (a hangup is still a hangup)."""
+def answered_by_machine(call: Conversation, progress: Progress) -> bool:
+    """Asterisk's AMD listens to the greeting. A detection that fails (AMD not loaded, say) counts as a
+    person: the customer hears the reminder, who may be the one we called."""
     try:
-        elapsed = call.channel.time_since_answer()
+        verdict = call.channel.detect_answering_machine()
     except Hangup:
         raise
     except Exception:
-        log.exception("campaign message delay not read (call %s)", call.journal.unique_id)
-        elapsed = None
+        log.exception("answering-machine detection failed (call %s); treated as a person", call.journal.unique_id)
+        verdict = AnsweredBy.NOTSURE
+    call.journal.event("campaign", "answered_by", verdict.value.lower())
+    progress.greeting_ended_after = since_answer_or_none(call)
+    return verdict is AnsweredBy.MACHINE
+
+
+def message_starts(call: Conversation, progress: Progress) -> None:
+    """Note when the message begins and how long after answer (after the greeting, when a campaign
+    listens for machines), on Asterisk's clock. Unreadable: None, logged; the call goes on."""
+    elapsed = since_answer_or_none(call)
     progress.message_started_at = datetime.now(timezone.utc)
     if elapsed is None:
         log.warning("campaign message delay unknown: Asterisk gave no answer time (call %s)",
                     call.journal.unique_id)
         return
+    elapsed -= progress.greeting_ended_after or timedelta(0)
     progress.message_delay_ms = max(0, round(elapsed.total_seconds() * 1000))
+
+
+def since_answer_or_none(call: Conversation) -> timedelta | None:
+    """How long ago Asterisk answered the call, on its clock; None when it cannot say (a hangup is
+    still a hangup)."""
+    try:
+        return call.channel.time_since_answer()
+    except Hangup:
+        raise
+    except Exception:
+        log.exception("time since answer not read (call %s)", call.journal.unique_id)
+        return None
 
 
 def agent_free(call: Conversation) -> bool:

@@ -11,10 +11,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from enum import Enum
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from ivr.telephony.agi import AgiSession
+from ivr.telephony.errors import Hangup
 
 _SIP_QUOTED_PAIR = re.compile(r"\\(.)")
 _SOUND_NAME = re.compile(r"^[A-Za-z0-9_/-]+$")
@@ -90,6 +92,14 @@ def flow_name(env: dict[str, str]) -> str:
     return request.path.rstrip("/").split("/")[-1].split(".")[0]
 
 
+class AnsweredBy(str, Enum):
+    """Who answered, as Asterisk's answering-machine detection (AMD, its AMDSTATUS) judged."""
+
+    HUMAN = "HUMAN"
+    MACHINE = "MACHINE"
+    NOTSURE = "NOTSURE"
+
+
 class Channel(Protocol):
     """What a flow may do with a call."""
 
@@ -107,6 +117,7 @@ class Channel(Protocol):
     def say_digits(self, digits: str, interrupt_keys: str = "") -> str: ...
     def say_date(self, day: date, interrupt_keys: str = "") -> str: ...
     def time_since_answer(self) -> timedelta | None: ...
+    def detect_answering_machine(self) -> AnsweredBy: ...
 
 
 def since_answer(reply: str) -> timedelta | None:
@@ -188,3 +199,16 @@ class AgiChannel:
         """How long ago the channel was answered, on Asterisk's clock (ours may differ); None when
         Asterisk cannot say. One AGI command: ``GET FULL VARIABLE`` of ``ANSWER_CLOCK_EXPRESSION``."""
         return since_answer(self._agi.get_full_variable(ANSWER_CLOCK_EXPRESSION))
+
+    def detect_answering_machine(self) -> AnsweredBy:
+        """Listen to whoever answered with Asterisk's AMD (its timings in amd.conf): it returns once
+        a greeting has ended, or at its time limit. Its own HANGUP verdict is a hangup; a verdict
+        it does not give is NOTSURE."""
+        self._agi.appexec("AMD")
+        verdict = self._agi.get_variable("AMDSTATUS")
+        if verdict == "HANGUP":
+            raise Hangup("the channel hung up during answering-machine detection")
+        try:
+            return AnsweredBy(verdict)
+        except ValueError:
+            return AnsweredBy.NOTSURE

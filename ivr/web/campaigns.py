@@ -208,7 +208,7 @@ def campaign_spec(fields: Mapping[str, Any]) -> CampaignSpec:
         name=_text(fields, "name"), message=_text(fields, "message"),
         include_grace=_flag(fields, "include_grace"), product_lines=_product_lines(fields),
         branches=_branches(fields), window=_text(fields, "window").strip() or None,
-        calls_per_second=_rate(fields.get("calls_per_second")),
+        calls_per_second=_rate(fields.get("calls_per_second")), detect_machines=_flag(fields, "detect_machines"),
         **{name: _whole_number(fields.get(name), name) for name in _NUMBERS})
 
 
@@ -285,13 +285,14 @@ def _branches(fields: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _blank_form() -> dict[str, Any]:
     return {"name": "", "message": "", "include_grace": False, "product_lines": [], "branches": "", "window": "",
-            "calls_per_second": "", **{name: "" for name in _NUMBERS}}
+            "calls_per_second": "", "detect_machines": False, **{name: "" for name in _NUMBERS}}
 
 
 def _form_values(form: Mapping[str, Any]) -> dict[str, Any]:
     """A refused form's fields, to show them again as typed."""
     values = {name: str(form.get(name, "")) for name in _blank_form()}
-    values["include_grace"] = form.get("include_grace") in ("on", "true", "1", "yes")
+    for flag in ("include_grace", "detect_machines"):
+        values[flag] = form.get(flag) in ("on", "true", "1", "yes")
     values["product_lines"] = form.getlist("product_lines") if hasattr(form, "getlist") else []
     return values
 
@@ -301,5 +302,5 @@ def _view_form(view: CampaignView) -> dict[str, Any]:
     return {"name": view.name, "message": view.message, "include_grace": view.include_grace,
             "product_lines": [line.value for line in view.product_lines], "branches": ", ".join(view.branches),
             "window": f"{view.window_start:%H:%M}-{view.window_end:%H:%M}",
-            "calls_per_second": f"{view.calls_per_second:g}",
+            "calls_per_second": f"{view.calls_per_second:g}", "detect_machines": view.detect_machines,
             **{name: "" if getattr(view, name) is None else str(getattr(view, name)) for name in _NUMBERS}}

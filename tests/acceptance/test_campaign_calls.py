@@ -11,10 +11,12 @@ retries is done by moving the attempts' times back in the database, then dialing
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from celery import Celery
@@ -36,7 +38,8 @@ from ivr.telephony.ami_link import AmiLink, Backoff
 from ivr.telephony.queues import QueueControl
 from ivr.testing.campaign_attempts import noon_zone
 from ivr.testing.celery_worker import celery_on_test_broker, worker_in_thread
-from ivr.testing.ivr_call import IvrCall
+from ivr.testing.ivr_call import IvrCall, agi_rx
+from ivr.testing.speech_audio import spoken_wav
 from ivr.testing.waiting import eventually
 
 pytestmark = pytest.mark.acceptance
@@ -71,7 +74,9 @@ WINDOW = Customer("cmp-window", "+8613700005007", 1977)
 TWICE = Customer("cmp-twice", "+8613700005008", 1978)
 NOBODY_FREE = Customer("cmp-nobody-free", "+8613700005009", 1979, "zh")
 RESTART = Customer("cmp-restart", "+8613700005010", 1980)
-CUSTOMERS = (QUEUED, PAID, STOPS, BUSY, SILENT, PAID_LATE, WINDOW, TWICE, NOBODY_FREE, RESTART)
+MACHINE = Customer("cmp-machine", "+8613700005011", 1981)  # an answering machine takes the call
+HELLO = Customer("cmp-hello", "+8613700005012", 1982)  # a person who says hello when they answer
+CUSTOMERS = (QUEUED, PAID, STOPS, BUSY, SILENT, PAID_LATE, WINDOW, TWICE, NOBODY_FREE, RESTART, MACHINE, HELLO)
 
 
 @pytest.fixture(scope="module")
@@ -391,3 +396,43 @@ def _stop_campaigns_afterwards(campaign_book) -> Iterator[None]:
     for view in campaigns.list_campaigns():
         if view.state is not campaigns.CampaignState.STOPPED:
             campaigns.stop_campaign(view.id, now)
+
+
+def test_an_answering_machine_is_hung_up_on_without_a_word_and_called_again_later(
+        workers, customers, asterisk_log, tmp_path: Path) -> None:
+    greeting = spoken_wav("Hello, you have reached the Wang family. We cannot take your call right now. "
+                          "Please leave a message after the tone.", tmp_path / "greeting.wav", voice="en")
+    customers.answers(MACHINE.number)
+    campaign_id = _campaign(MACHINE, "machine", detect_machines=True)
+
+    _tick(workers)
+    call = IvrCall.answered(customers.wait_for_call_to(MACHINE.number, 30), asterisk_log, "hotline-outbound")
+    call.sip.play(greeting)  # the machine plays its greeting as soon as it picks up
+    call.expect("EXEC AMD")
+    call.wait_end(30)
+
+    attempt = _result(campaign_id)
+    assert (attempt.status, attempt.key_pressed, attempt.message_started_at) == (AttemptStatus.MACHINE, None, None)
+    assert not re.search(agi_rx(call.channel, "(STREAM FILE|GET DATA)"), asterisk_log.text)  # not a word
+    assert _attempt(campaign_id, 2).status is AttemptStatus.PLANNED  # called again later, like no answer
+    assert campaigns.campaign_figures(campaign_id).reached == 0
+
+
+def test_a_person_who_says_hello_hears_the_reminder_just_after_it(
+        workers, customers, asterisk_log, tmp_path: Path) -> None:
+    hello = spoken_wav("Hello?", tmp_path / "hello.wav", voice="en")
+    customers.answers(HELLO.number)
+    campaign_id = _campaign(HELLO, "hello", detect_machines=True)
+
+    _tick(workers)
+    call = IvrCall.answered(customers.wait_for_call_to(HELLO.number, 30), asterisk_log, "hotline-outbound")
+    call.expect("EXEC AMD")
+    call.sip.play(hello)
+    call.asked("enter_birth_year", HELLO.language)
+    call.sip.send_dtmf(str(HELLO.birth_year))
+    call.press("reminder_menu", "3", HELLO.language)
+    call.wait_end(60)
+
+    attempt = _result(campaign_id)
+    assert (attempt.status, attempt.key_pressed) == (AttemptStatus.ANSWERED, "3")
+    assert 0 <= attempt.message_delay_ms < 2000  # within 2 s of the end of the customer's hello
