@@ -126,7 +126,9 @@ class BulkWriter:
             copy.write(buffer.getvalue())
 
     def finish(self, tables: Sequence[Table]) -> None:
-        """Sequences past the ids given; fresh planner statistics, as autovacuum would soon have."""
+        """Sequences past the ids given; fresh planner statistics and, on PostgreSQL, the visibility
+        map (index-only scans), as autovacuum would soon have (since PostgreSQL 13 it vacuums a table
+        after inserts too)."""
         if not self.postgres:
             with self.engine.begin() as connection:
                 connection.execute(text("ANALYZE"))
@@ -137,7 +139,7 @@ class BulkWriter:
                                         f"(SELECT coalesce(max(id), 1) FROM {table.name}))"))
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             for table in tables:
-                connection.execute(text(f"ANALYZE {table.name}"))
+                connection.execute(text(f"VACUUM ANALYZE {table.name}"))
 
 
 def _batches(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:

@@ -574,7 +574,8 @@ class QueueCall(Base):
     __tablename__ = "queue_calls"
     __table_args__ = (Index("ix_queue_calls_joined_at", "joined_at"),
                       Index("ix_queue_calls_number_answered_at", "number", "answered_at"),
-                      Index("ix_queue_calls_customer_joined_at", "customer_id", "joined_at"))  # repeat contacts
+                      # repeat contacts (kpis: first-call resolution), the policy in it for index-only probes
+                      Index("ix_queue_calls_customer_joined_policy", "customer_id", "joined_at", "policy_no"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     unique_id: Mapped[str] = mapped_column(String(64), unique=True)

@@ -44,6 +44,7 @@ OUTBOUND_GROUPINGS: tuple[Grouping, ...] = ("campaign", *TIME_GROUPINGS)
 SHORT_ABANDON_SECONDS = 5  # a caller who hangs up sooner was never really offered to an agent
 REPEAT_CONTACT_DAYS = 7  # first-call resolution: no call back by the same customer within this
 REPORT_WORK_MEM = "512MB"  # PostgreSQL memory for one report query's sorts and hashes
+REPORT_JIT_ABOVE_COST = 10_000_000  # PostgreSQL compiles a report query only above this estimate (a month's)
 # A customer's next wait strictly after this one (waits at the same instant are not "after"): the
 # smallest later joined_at of the partition, its own instant's rows excluded (SQLAlchemy cannot say
 # EXCLUDE GROUP), and the policy that wait was about. Partitioned by an expression, not the column:
@@ -371,9 +372,14 @@ def ivr_containment(period: Period) -> list[Containment]:
 
 
 def _for_reports(session: Session) -> None:
-    """Room for the reports' sorts and hashes in memory on PostgreSQL (this transaction only)."""
+    """Room for the reports' sorts and hashes in memory on PostgreSQL (this transaction only), and JIT
+    compilation only for month-sized queries: the repeat-contact probes inflate the planner's
+    estimate, so with the default thresholds a day's report spent 0.4 s in LLVM, as long as the rest
+    of it, where a month's gains some 13 % from it (docs/benchmarks.md, "KPI reports")."""
     if _postgres(session):
         session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
+        for threshold in ("jit_above_cost", "jit_inline_above_cost", "jit_optimize_above_cost"):
+            session.execute(text(f"SET LOCAL {threshold} = {REPORT_JIT_ABOVE_COST}"))
 
 
 def _postgres(session: Session) -> bool:
