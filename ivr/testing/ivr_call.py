@@ -8,6 +8,7 @@ entry or a menu, ``STREAM FILE`` with escape digits for an interruptible prompt)
 from __future__ import annotations
 
 import re
+import time
 
 from ivr.testing.asterisk import LogWatcher
 
@@ -83,3 +84,14 @@ class IvrCall:
     def saw(self, command: str) -> bool:
         """Whether the server sent ``command`` on this channel so far (regex)."""
         return re.search(agi_rx(self.channel, command), self.log.text) is not None
+
+
+def complain_about_a_claim(call: IvrCall) -> str:
+    """From the main menu: a complaint about a claim, two seconds of description recorded and ended
+    with ``#``; the ticket number the IVR reads back."""
+    call.press("main_menu", "3", "en")
+    call.press("complaint_subject", "2")
+    call.expect(r'RECORD FILE "[^"]+/ivr/complaints/')
+    time.sleep(2)
+    call.sip.send_dtmf("#")
+    return call.expect(r'SAY DIGITS "(\d{10})" ').group(1)

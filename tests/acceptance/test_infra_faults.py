@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import suppress
 from datetime import datetime, timezone
@@ -28,7 +27,7 @@ from ivr.db.session import session_scope
 from ivr.domain import health
 from ivr.domain.call_recordings import CALLS_FOLDER, collect
 from ivr.testing.celery_worker import broker_proxy
-from ivr.testing.ivr_call import IvrCall
+from ivr.testing.ivr_call import IvrCall, complain_about_a_claim
 
 pytestmark = pytest.mark.acceptance
 
@@ -56,12 +55,7 @@ def test_with_the_broker_down_a_caller_files_a_complaint_and_the_call_ends_norma
         hotline_with_a_dead_broker, hotline, sip_caller, asterisk_log):
     proxy = hotline_with_a_dead_broker
     call = IvrCall(sip_caller, asterisk_log, "95519", LI_LEI_MOBILE)
-    call.press("main_menu", "3", "en")
-    call.press("complaint_subject", "2")  # about a claim
-    call.expect(r'RECORD FILE "[^"]+/ivr/complaints/')
-    time.sleep(2)
-    call.sip.send_dtmf("#")
-    ticket = call.expect(r'SAY DIGITS "(\d{10})" ').group(1)
+    ticket = complain_about_a_claim(call)
     call.press("main_menu", "9")
     asterisk_log.wait_for(r"HOTLINE done outcome=done", timeout=40)
     call.wait_end()

@@ -17,7 +17,7 @@ from ivr.db.models import AgentCheck, Claim, Complaint, FraudAlert
 from ivr.db.session import session_scope
 from ivr.domain import audit
 from ivr.domain.recordings import absolute_path
-from ivr.testing.ivr_call import IvrCall
+from ivr.testing.ivr_call import IvrCall, complain_about_a_claim
 
 pytestmark = pytest.mark.acceptance
 
@@ -152,12 +152,7 @@ def test_claim_abandoned_while_recording_is_saved_incomplete_with_the_partial_re
 
 def test_complaint_through_to_a_ticket(hotline, sip_caller, asterisk_log):
     call = IvrCall(sip_caller, asterisk_log, "95519", LI_LEI_MOBILE)
-    call.press("main_menu", "3", "en")
-    call.press("complaint_subject", "2")  # about a claim
-    call.expect(r'RECORD FILE "[^"]+/ivr/complaints/')
-    time.sleep(2)
-    call.sip.send_dtmf("#")
-    ticket = call.expect(r'SAY DIGITS "(\d{10})" ').group(1)
+    ticket = complain_about_a_claim(call)
     call.expect(r'SAY NUMBER "48" ')
     call.press("main_menu", "9")
     call.wait_end()
