@@ -18,6 +18,7 @@ from ivr.domain.customers import (
     normalise_national_id,
     verify_birth_date,
 )
+from ivr.testing.missing import missing
 
 SALT = "test-salt"
 
@@ -70,7 +71,7 @@ def test_recognition_survives_its_pooled_connection_dying(two_customers_sharing_
     """A database restart kills every pooled connection; the look-up pool has no ping, so the
     read itself finds the dead connection and is retried on a fresh one."""
     if not database_url.startswith("postgresql"):
-        pytest.skip("needs PostgreSQL (IVR_TEST_DATABASE_URL): SQLite has no server connection to kill")
+        missing("PostgreSQL", "IVR_TEST_DATABASE_URL is not set; SQLite has no server connection to kill")
     assert identify_by_phone("13800138000") is not None  # the pool now holds a connection
     with session_scope() as session:
         killed = session.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
