@@ -34,6 +34,7 @@ REFRESH_SECONDS = 5
 MOVES = {"start": campaigns.start_campaign, "pause": campaigns.pause_campaign, "stop": campaigns.stop_campaign}
 # Statuses a dialled call can have: the timeline's series, in this order.
 CALL_STATUSES = tuple(s.value for s in AttemptStatus if s not in (AttemptStatus.PLANNED, AttemptStatus.SKIPPED))
+CHECKED = ("on", "true", "1", "yes")  # what a ticked checkbox (or a JSON string) may send
 _NUMBERS = ("due_within_days", "lapsing_within_days", "max_attempts", "min_gap_hours", "max_channels")
 
 
@@ -250,7 +251,7 @@ def _flag(fields: Mapping[str, Any], name: str) -> bool:
     value = fields.get(name)
     if isinstance(value, bool) or value is None:
         return bool(value)
-    if value in ("on", "true", "1", "yes"):  # a checked checkbox
+    if value in CHECKED:  # a checked checkbox
         return True
     if value in ("", "false", "0", "no", "off"):
         return False
@@ -292,7 +293,7 @@ def _form_values(form: Mapping[str, Any]) -> dict[str, Any]:
     """A refused form's fields, to show them again as typed."""
     values = {name: str(form.get(name, "")) for name in _blank_form()}
     for flag in ("include_grace", "detect_machines"):
-        values[flag] = form.get(flag) in ("on", "true", "1", "yes")
+        values[flag] = form.get(flag) in CHECKED
     values["product_lines"] = form.getlist("product_lines") if hasattr(form, "getlist") else []
     return values
 
