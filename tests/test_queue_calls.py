@@ -56,10 +56,12 @@ def _callbacks() -> list[CallbackRequest]:
 
 
 def _ivr_call(unique_id: str, ani: str, customer_id: int | None) -> None:
-    """The IVR's record of the call before it queued, as the flows leave it."""
+    """The IVR's record of the call before it queued, as the flows leave it (a transfer closes the
+    record, which writes what the journal holds)."""
     journal = CallJournal.open(NewCall(unique_id, "PJSIP/trunk-0001", "hotline", ani, "", "95519"))
     if customer_id is not None:
         journal.identified(customer_id)
+    journal.close(Disposition.TRANSFERRED, "caller_pressed_0")
 
 
 # --- joining -----------------------------------------------------------------------------------------

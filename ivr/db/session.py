@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Dialect, Engine, Select, create_engine, event, text
+from sqlalchemy import Dialect, Engine, Executable, Select, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,12 +47,13 @@ def engine_for(url: str) -> Engine:
 
 
 @lru_cache(maxsize=8)
-def lookup_engine_for(url: str) -> Engine:
-    """The pool of :func:`fetch_one`: autocommit, and no ping on checkout.
+def direct_engine_for(url: str) -> Engine:
+    """The pool of :func:`fetch_one` and :func:`write_direct`: autocommit, and no ping on checkout.
 
-    The ping is a round trip as dear as the single indexed read it would guard
-    (recognising the caller, on every call); a connection that died with the
-    database is found by the read itself, and ``fetch_one`` retries once.
+    The ping is a round trip as dear as the single indexed read or write it
+    would guard (recognising the caller, writing a step of the call record, on
+    every call); a connection that died with the database is found by the
+    statement itself, and the work is retried once on a fresh connection.
     """
     return _create_engine(url, pre_ping=False, isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
 
@@ -73,7 +75,7 @@ def _create_engine(url: str, pre_ping: bool, **options: Any) -> Engine:
 def dispose_engines(url: str) -> None:
     """Close every pooled connection to ``url`` (a test database about to be dropped)."""
     engine_for(url).dispose()
-    lookup_engine_for(url).dispose()
+    direct_engine_for(url).dispose()
 
 
 def ensure_sqlite_folder(url: str) -> None:
@@ -109,23 +111,46 @@ def session_scope() -> Iterator[Session]:
 
 
 def fetch_one(statement: Select[Any], params: Mapping[str, object]) -> tuple[Any, ...] | None:
-    """The first row of one read-only statement, outside any transaction, on the look-up pool.
+    """The first row of one read-only statement, outside any transaction, on the direct pool.
 
     For the hot reads of a call (who is calling) that need no consistency with
     anything else. The statement is compiled once per dialect and run on the
     pooled DBAPI connection: SQLAlchemy's per-execution work (cache key,
     result object) cost as much as PostgreSQL's answer. So only for
-    statements whose columns need no type conversion (ints and strings).
-    A connection found dead (the database restarted since it was pooled) is
-    dropped with the rest of the pool and the read retried once on a fresh one.
+    statements whose result columns need no type conversion (ints and strings).
     """
-    engine = lookup_engine_for(get_settings().database_url)
-    sql, order, fixed = _compiled(statement, engine.dialect)
-    values = {**fixed, **params}
-    arguments: Sequence[object] | Mapping[str, object] = [values[n] for n in order] if order else values
+    return _direct([(statement, params)], transaction=False)[0]
+
+
+Step = tuple[Executable, Mapping[str, object]]
+
+
+def write_direct(steps: Sequence[Step]) -> list[tuple[Any, ...] | None]:
+    """Run ``steps`` (statement, parameters) in one transaction on the direct pool; the first
+    row each returned (``RETURNING``), or None.
+
+    For the writes every call makes at every wait for the caller (its record and
+    steps): a few statements compiled once per dialect, without ORM, session or
+    ping. Parameters go through their columns' bind processing (dates, enums),
+    and every parameter must be given: a column default is not applied here.
+    One statement is its own transaction; several are wrapped in BEGIN/COMMIT.
+    A connection found dead (the database restarted since it was pooled) is
+    dropped with the rest of the pool and the whole transaction run again on a
+    fresh one, so ``steps`` must be safe to repeat after a commit whose answer
+    was lost (a repeated insert fails on its unique key rather than duplicate).
+    """
+    return _direct(steps, transaction=len(steps) > 1)
+
+
+def _direct(steps: Sequence[Step], transaction: bool) -> list[tuple[Any, ...] | None]:
+    engine = direct_engine_for(get_settings().database_url)
+    prepared = []
+    for statement, params in steps:
+        compiled = _compiled(statement, engine.dialect)
+        prepared.append((compiled.sql, compiled.arguments(params)))
     for retry in (False, True):
         try:
-            return _first_row(engine, sql, arguments)
+            return _run(engine, prepared, transaction)
         except _DeadConnection as dead:
             if retry:
                 raise dead.error from dead
@@ -133,34 +158,53 @@ def fetch_one(statement: Select[Any], params: Mapping[str, object]) -> tuple[Any
 
 
 class _DeadConnection(Exception):
-    """A pooled connection turned out dead (and was invalidated) during a read."""
+    """A pooled connection turned out dead (and was invalidated) during a statement."""
 
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
         self.error = error
 
 
-_COMPILED: dict[tuple[Select[Any], str], tuple[str, tuple[str, ...], dict[str, object]]] = {}
+@dataclass(frozen=True)
+class _Compiled:
+    """A statement as its dialect runs it, with what turns parameters into DBAPI arguments."""
+
+    sql: str
+    order: tuple[str, ...]  # positional parameter names in order; empty for named styles
+    fixed: dict[str, object]  # parameters the statement carries itself (literal values)
+    processors: dict[str, Callable[[Any], Any]]  # per parameter: the column type's bind processing
+
+    def arguments(self, params: Mapping[str, object]) -> Sequence[object] | Mapping[str, object]:
+        values = {**self.fixed, **params}
+        for name, process in self.processors.items():
+            if name in values:
+                values[name] = process(values[name])
+        return [values[name] for name in self.order] if self.order else values
 
 
-def _compiled(statement: Select[Any], dialect: Dialect) -> tuple[str, tuple[str, ...], dict[str, object]]:
-    """SQL text, positional parameter order (empty for named styles) and fixed parameters, once
-    per statement (module-level constants: each is kept for the life of the process)."""
+_COMPILED: dict[tuple[Executable, str], _Compiled] = {}
+
+
+def _compiled(statement: Executable, dialect: Dialect) -> _Compiled:
+    """Compiled once per statement object and dialect: module-level constants, or statements
+    cached by their builder, since each is kept for the life of the process."""
     key = (statement, dialect.name)
     if key not in _COMPILED:
         compiled = statement.compile(dialect=dialect)
-        _COMPILED[key] = (str(compiled), tuple(compiled.positiontup or ()) if dialect.positional else (),
-                          {k: v for k, v in compiled.params.items() if v is not None})
+        processors = {name: process for name, bind in compiled.binds.items()
+                      if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
+        _COMPILED[key] = _Compiled(str(compiled),
+                                   tuple(compiled.positiontup or ()) if dialect.positional else (),
+                                   {k: v for k, v in compiled.params.items() if v is not None}, processors)
     return _COMPILED[key]
 
 
-def _first_row(engine: Engine, sql: str, arguments: Sequence[object] | Mapping[str, object]) -> tuple[Any, ...] | None:
+def _run(engine: Engine, prepared: Sequence[tuple[str, Any]], transaction: bool) -> list[tuple[Any, ...] | None]:
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
         try:
-            cursor.execute(sql, arguments)
-            row = cursor.fetchone()
+            rows = _execute_all(cursor, prepared, transaction)
         finally:
             cursor.close()
     except engine.dialect.loaded_dbapi.Error as exc:
@@ -168,10 +212,36 @@ def _first_row(engine: Engine, sql: str, arguments: Sequence[object] | Mapping[s
             connection.invalidate(exc)
             engine.dispose()  # a restart killed the idle ones too: the retry gets a new connection
             raise _DeadConnection(exc) from exc
+        if transaction:
+            _roll_back(connection)
         raise
     finally:
         connection.close()
-    return None if row is None else tuple(row)
+    return rows
+
+
+def _execute_all(cursor: Any, prepared: Sequence[tuple[str, Any]], transaction: bool) -> list[tuple[Any, ...] | None]:
+    if transaction:
+        cursor.execute("BEGIN")
+    rows = []
+    for sql, arguments in prepared:
+        cursor.execute(sql, arguments)
+        row = cursor.fetchone() if cursor.description else None
+        rows.append(None if row is None else tuple(row))
+    if transaction:
+        cursor.execute("COMMIT")
+    return rows
+
+
+def _roll_back(connection: Any) -> None:
+    """End a failed transaction before the connection goes back to the pool (which does not reset
+    it); a connection that cannot even roll back is not pooled again."""
+    try:
+        cursor = connection.cursor()
+        cursor.execute("ROLLBACK")
+        cursor.close()
+    except Exception as exc:
+        connection.invalidate(exc)
 
 
 def advance_id_sequences(session: Session, tables: Sequence[Any]) -> None:
@@ -201,5 +271,14 @@ def insert_all_if_absent(session: Session, model: type[Base], rows: Sequence[Map
 
 
 def _insert(session: Session) -> Callable[..., Any]:
+    return dialect_insert(session.get_bind().dialect.name)
+
+
+def dialect_insert(dialect: str) -> Callable[..., Any]:
     """The dialect's INSERT, which has ON CONFLICT DO NOTHING (PostgreSQL and SQLite)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def database_dialect() -> str:
+    """``postgresql`` or ``sqlite``: the configured database's dialect."""
+    return get_engine().dialect.name

@@ -7,16 +7,17 @@ abruptly still leaves every step it took up to its last wait.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Insert, Update, bindparam, insert, update
 
 from ivr.db.models import Call, Disposition, IvrEvent, utcnow
 from ivr.config import get_settings
-from ivr.db.session import get_engine, session_scope
+from ivr.db.session import Step, database_dialect, dialect_insert, session_scope, write_direct
 from ivr.domain.phones import parse_ani
 
 log = logging.getLogger(__name__)
@@ -43,76 +44,109 @@ def _ani_key(ani: str) -> str:
 class CallJournal:
     """Append-only record of one call's path through the IVR.
 
-    Steps are buffered in memory and written, with any change to the call row,
-    in one short transaction by :meth:`flush`. Flows flush before every wait
-    for the caller (``Conversation.ask``) and the record is flushed when it
-    closes, so nothing the caller did is lost and no connection is held while
-    they listen or key.
+    Steps, and changes to the call row (answered, identified, verified ...),
+    are buffered in memory and written together in one short transaction by
+    :meth:`flush`. Flows flush before every wait for the caller
+    (``Conversation.ask``) and the record is flushed when it closes, so nothing
+    the caller did is lost and no connection is held while they listen or key.
+    These are the writes of every call, so they go straight to the database
+    (``write_direct``: statements compiled once, no ORM, no ping), measured in
+    docs/benchmarks.md ("FastAGI load").
     """
 
     def __init__(self, call_pk: int, unique_id: str) -> None:
         self.call_pk = call_pk
         self.unique_id = unique_id
         self._seq = 0
-        self._pending: list[dict[str, object]] = []
+        self._pending: list[tuple[object, ...]] = []
+        self._changes: dict[str, object] = {}
         self.closed = False
 
     @classmethod
     def open(cls, call: NewCall) -> "CallJournal":
         """Create the call record; a repeated unique id gets a suffix, never a crash."""
-        with session_scope() as session:
-            unique_id = call.unique_id or "unknown"
-            taken = session.scalar(select(Call.id).where(Call.unique_id == unique_id))
-            if taken is not None:
-                unique_id = f"{unique_id}#{utcnow().timestamp():.6f}"
-            row = Call(unique_id=unique_id[:64], channel=call.channel[:200], flow=call.flow[:64],
-                       ani=call.ani[:64], ani_e164=_ani_key(call.ani), caller_name=call.caller_name,
-                       dnis=call.dnis[:64], agi_server=call.agi_server[:128])
-            session.add(row)
-            session.flush()
-            return cls(row.id, row.unique_id)
+        values = {"channel": call.channel[:200], "flow": call.flow[:64], "ani": call.ani[:64],
+                  "ani_e164": _ani_key(call.ani), "caller_name": call.caller_name, "dnis": call.dnis[:64],
+                  "language": "", "started_at": utcnow(), "disposition": Disposition.IN_PROGRESS,
+                  "verified": False, "transfer_reason": "", "policy_no": "", "agi_server": call.agi_server[:128]}
+        unique_id = (call.unique_id or "unknown")[:64]
+        for candidate in (unique_id, f"{unique_id[:40]}#{utcnow().timestamp():.6f}"):
+            [row] = write_direct([(_insert_call(database_dialect()), values | {"unique_id": candidate})])
+            if row is not None:
+                return cls(row[0], candidate)
+        raise RuntimeError(f"call unique id {unique_id!r} is taken twice over")
 
     def event(self, kind: str, name: str = "", value: str = "") -> None:
         """Append one step: ``prompt``, ``input``, ``verification``, ``transfer`` ..."""
         self._seq += 1
-        self._pending.append({"call_id": self.call_pk, "seq": self._seq, "at": utcnow(),
-                              "kind": kind[:32], "name": name[:64], "value": value})
+        self._pending.append((self._seq, utcnow(), kind[:32], name[:64], value))
 
     def answered(self, language: str) -> None:
-        self._write(answered_at=utcnow(), language=language)
+        self._changes.update(answered_at=utcnow(), language=language)
 
     def set_language(self, language: str) -> None:
-        self._write(language=language)
+        self._changes["language"] = language
 
     def identified(self, customer_id: int) -> None:
-        self._write(customer_id=customer_id)
+        self._changes["customer_id"] = customer_id
 
     def verified(self) -> None:
-        self._write(verified=True)
+        self._changes["verified"] = True
 
     def flush(self) -> None:
-        """Write the buffered steps now (before the call waits for the caller)."""
-        self._write()
+        """Write the buffered steps and call-row changes now (before the call waits for the caller)."""
+        steps = [_event_rows(self.call_pk, self._pending[at:at + EVENTS_PER_INSERT])
+                 for at in range(0, len(self._pending), EVENTS_PER_INSERT)]
+        if self._changes:
+            steps.append((_update_call(tuple(sorted(self._changes))), self._changes | {"call_pk": self.call_pk}))
+        if steps:
+            write_direct(steps)
+        self._pending, self._changes = [], {}
 
     def close(self, disposition: Disposition, transfer_reason: str = "", policy_no: str = "") -> None:
         """End the record once, with the policy the call was about if any; later calls are ignored
         (the first outcome wins)."""
         if self.closed:
             return
-        self._write(ended_at=utcnow(), disposition=disposition, transfer_reason=transfer_reason[:64],
-                    policy_no=policy_no[:32])
+        self._changes.update(ended_at=utcnow(), disposition=disposition, transfer_reason=transfer_reason[:64],
+                             policy_no=policy_no[:32])
+        self.flush()
         self.closed = True
         log.info("call record closed: %s %s", disposition.value, transfer_reason)
 
-    def _write(self, **call_values: object) -> None:
-        if not self._pending and not call_values:
-            return
-        with get_engine().begin() as connection:
-            if self._pending:
-                connection.execute(insert(IvrEvent), self._pending)
-            if call_values:
-                connection.execute(update(Call).where(Call.id == self.call_pk).values(**call_values))
-        self._pending = []
+
+#: Steps written by one INSERT (a call flushes a handful at a time; a long menu read-out more).
+EVENTS_PER_INSERT = 32
+_EVENT_COLUMNS = ("seq", "at", "kind", "name", "value")
+
+
+def _event_rows(call_pk: int, rows: list[tuple[object, ...]]) -> Step:
+    """One multi-row INSERT of ``rows`` (a single statement: no per-row round trip or pipeline)."""
+    params: dict[str, object] = {"call_id": call_pk}
+    for index, row in enumerate(rows):
+        params.update({f"{column}_{index}": value for column, value in zip(_EVENT_COLUMNS, row)})
+    return _insert_events(len(rows)), params
+
+
+@functools.cache
+def _insert_events(count: int) -> Insert:
+    columns = IvrEvent.__table__.c
+    call_id = bindparam("call_id", type_=columns.call_id.type)
+    return insert(IvrEvent).values([
+        {"call_id": call_id} | {name: bindparam(f"{name}_{index}", type_=columns[name].type) for name in _EVENT_COLUMNS}
+        for index in range(count)])
+
+
+@functools.cache
+def _update_call(columns: tuple[str, ...]) -> Update:
+    return update(Call).where(Call.id == bindparam("call_pk")).values({name: bindparam(name) for name in columns})
+
+
+@functools.cache
+def _insert_call(dialect: str) -> Insert:
+    """The new call's row, or nothing when its unique id is taken (ON CONFLICT DO NOTHING RETURNING)."""
+    return (dialect_insert(dialect)(Call).values(unique_id=bindparam("unique_id"))
+            .on_conflict_do_nothing(index_elements=["unique_id"]).returning(Call.id))
 
 
 def close_interrupted_calls(agi_server: str, running: Collection[int], opened_before: datetime) -> int:
