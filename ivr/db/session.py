@@ -113,11 +113,11 @@ def session_scope() -> Iterator[Session]:
 def fetch_one(statement: Select[Any], params: Mapping[str, object]) -> tuple[Any, ...] | None:
     """The first row of one read-only statement, outside any transaction, on the direct pool.
 
-    For the hot reads of a call (who is calling) that need no consistency with
-    anything else. The statement is compiled once per dialect and run on the
-    pooled DBAPI connection: SQLAlchemy's per-execution work (cache key,
-    result object) cost as much as PostgreSQL's answer. So only for
-    statements whose result columns need no type conversion (ints and strings).
+    For the hot reads of a call (who is calling, their date of birth) that need
+    no consistency with anything else. The statement is compiled once per
+    dialect and run on the pooled DBAPI connection: SQLAlchemy's per-execution
+    work (cache key, result object) cost as much as PostgreSQL's answer. Values
+    still go through their columns' type processing, both ways.
     """
     return _direct([(statement, params)], transaction=False)[0]
 
@@ -144,13 +144,12 @@ def write_direct(steps: Sequence[Step]) -> list[tuple[Any, ...] | None]:
 
 def _direct(steps: Sequence[Step], transaction: bool) -> list[tuple[Any, ...] | None]:
     engine = direct_engine_for(get_settings().database_url)
-    prepared = []
-    for statement, params in steps:
-        compiled = _compiled(statement, engine.dialect)
-        prepared.append((compiled.sql, compiled.arguments(params)))
+    compiled = [_compiled(statement, engine.dialect) for statement, _ in steps]
+    prepared = [(each.sql, each.arguments(params)) for each, (_, params) in zip(compiled, steps)]
     for retry in (False, True):
         try:
-            return _run(engine, prepared, transaction)
+            rows = _run(engine, prepared, transaction)
+            return [each.row(row) for each, row in zip(compiled, rows)]
         except _DeadConnection as dead:
             if retry:
                 raise dead.error from dead
@@ -173,6 +172,12 @@ class _Compiled:
     order: tuple[str, ...]  # positional parameter names in order; empty for named styles
     fixed: dict[str, object]  # parameters the statement carries itself (literal values)
     processors: dict[str, Callable[[Any], Any]]  # per parameter: the column type's bind processing
+    results: tuple[Callable[[Any], Any] | None, ...]  # per result column: its type's result processing
+
+    def row(self, raw: Sequence[Any] | None) -> tuple[Any, ...] | None:
+        if raw is None:
+            return None
+        return tuple(value if process is None else process(value) for process, value in zip(self.results, raw))
 
     def arguments(self, params: Mapping[str, object]) -> Sequence[object] | Mapping[str, object]:
         values = {**self.fixed, **params}
@@ -193,13 +198,15 @@ def _compiled(statement: Executable, dialect: Dialect) -> _Compiled:
         compiled = statement.compile(dialect=dialect)
         processors = {name: process for name, bind in compiled.binds.items()
                       if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
+        results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
+                        for column in getattr(statement, "exported_columns", ()))
         _COMPILED[key] = _Compiled(str(compiled),
                                    tuple(compiled.positiontup or ()) if dialect.positional else (),
-                                   {k: v for k, v in compiled.params.items() if v is not None}, processors)
+                                   {k: v for k, v in compiled.params.items() if v is not None}, processors, results)
     return _COMPILED[key]
 
 
-def _run(engine: Engine, prepared: Sequence[tuple[str, Any]], transaction: bool) -> list[tuple[Any, ...] | None]:
+def _run(engine: Engine, prepared: Sequence[tuple[str, Any]], transaction: bool) -> list[Sequence[Any] | None]:
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
@@ -220,14 +227,13 @@ def _run(engine: Engine, prepared: Sequence[tuple[str, Any]], transaction: bool)
     return rows
 
 
-def _execute_all(cursor: Any, prepared: Sequence[tuple[str, Any]], transaction: bool) -> list[tuple[Any, ...] | None]:
+def _execute_all(cursor: Any, prepared: Sequence[tuple[str, Any]], transaction: bool) -> list[Sequence[Any] | None]:
     if transaction:
         cursor.execute("BEGIN")
-    rows = []
+    rows: list[Sequence[Any] | None] = []
     for sql, arguments in prepared:
         cursor.execute(sql, arguments)
-        row = cursor.fetchone() if cursor.description else None
-        rows.append(None if row is None else tuple(row))
+        rows.append(cursor.fetchone() if cursor.description else None)
     if transaction:
         cursor.execute("COMMIT")
     return rows

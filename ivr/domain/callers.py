@@ -6,8 +6,10 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import and_, bindparam, select
+
 from ivr.config import get_settings
-from ivr.db.models import Customer, utcnow
+from ivr.db.models import Customer, Lockout, utcnow
 from ivr.db.session import fetch_one, session_scope
 from ivr.domain import customers, lockouts
 from ivr.domain.phones import parse_ani
@@ -60,19 +62,27 @@ def verify_birth_date(customer_id: int, keyed: str, now: datetime | None = None)
     Wrong dates count across calls, whatever number they come from; after
     ``verification_lock_threshold`` of them the customer is locked out of
     self-service for ``verification_lock_minutes``. While locked even the right
-    date gives LOCKED.
+    date gives LOCKED. The birth date and the customer's lock are one read
+    (``fetch_one``); a right date with no failures on record writes nothing.
     """
     now = now or utcnow()
     settings = get_settings()
     key = str(customer_id)
-    if lockouts.is_locked(lockouts.CUSTOMER, key, now):
+    row = fetch_one(_BIRTH_DATE_AND_LOCK, {"customer_id": customer_id, "key": key})
+    birth_date, failures, locked_until = row if row is not None else (None, None, None)
+    if locked_until is not None and locked_until > now:
         return VerificationResult.LOCKED
-    with session_scope() as session:
-        customer = session.get(Customer, customer_id)
-        passed = customer is not None and customers.verify_birth_date(customer, keyed)
-    if passed:
-        lockouts.record_success(lockouts.CUSTOMER, key)
+    if birth_date is not None and customers.birth_date_matches(birth_date, keyed):
+        if failures is not None:
+            lockouts.record_success(lockouts.CUSTOMER, key)
         return VerificationResult.PASSED
     locked_until = lockouts.record_failure(lockouts.CUSTOMER, key, now, settings.verification_lock_threshold,
                                            settings.verification_lock_minutes)
     return VerificationResult.FAILED if locked_until is None else VerificationResult.LOCKED
+
+
+#: The customer's date of birth, with their lock's failures and end (None, None without one).
+_BIRTH_DATE_AND_LOCK = (
+    select(Customer.birth_date, Lockout.failures, Lockout.locked_until)
+    .outerjoin(Lockout, and_(Lockout.subject_kind == lockouts.CUSTOMER, Lockout.subject_key == bindparam("key")))
+    .where(Customer.id == bindparam("customer_id")))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from datetime import date
 
 from sqlalchemy import BindParameter, ScalarSelect, bindparam, func, select
 from sqlalchemy.orm import Session, joinedload
@@ -63,7 +64,12 @@ def find_policy(session: Session, policy_no: str) -> Policy | None:
 
 def verify_birth_date(customer: Customer, keyed: str) -> bool:
     """Whether the caller keyed the customer's birth date as YYYYMMDD; anything else is a mismatch."""
-    return keyed == f"{customer.birth_date:%Y%m%d}"
+    return birth_date_matches(customer.birth_date, keyed)
+
+
+def birth_date_matches(birth_date: date, keyed: str) -> bool:
+    """``verify_birth_date`` of a birth date already read."""
+    return keyed == f"{birth_date:%Y%m%d}"
 
 
 def normalise_national_id(text: str) -> str:
