@@ -1,5 +1,9 @@
 """The FastAGI server: one TCP connection per call, one thread each, one boundary.
 
+A call's thread goes back to a pool when the call ends and serves the next
+connection (:class:`_CallThreads`): starting a thread per call cost more CPU
+than a short call's AGI commands.
+
 The boundary (:func:`run_session`) is the only place where a call's failures
 are caught: a hangup is the normal end of a call; any other exception is
 logged with the call's unique id and the channel is told to go to a person
@@ -9,8 +13,10 @@ say. One call's failure never disturbs another.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
+import queue
 import signal
 import socket
 import socketserver
@@ -27,6 +33,7 @@ log = logging.getLogger(__name__)
 
 CallHandler = Callable[[AgiChannel], None]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = tuple[str, int]
 
 OUTCOME_VARIABLE = "IVR_OUTCOME"
 TRANSFER_REASON_VARIABLE = "IVR_TRANSFER_REASON"
@@ -104,6 +111,11 @@ def parse_allowed_peers(text: str) -> list[Network]:
 def peer_allowed(address: str, networks: list[Network]) -> bool:
     """Whether a peer may connect; an IPv4 peer of a dual-stack socket (``::ffff:10.0.0.5``) is matched
     as IPv4, and an address that cannot be parsed is refused."""
+    return _peer_allowed(address, tuple(networks))
+
+
+@functools.lru_cache(maxsize=256)  # the few Asterisk hosts, asked again on every call
+def _peer_allowed(address: str, networks: tuple[Network, ...]) -> bool:
     try:
         peer = ipaddress.ip_address(address)
     except ValueError:
@@ -113,10 +125,48 @@ def peer_allowed(address: str, networks: list[Network]) -> bool:
     return any(peer in network for network in networks)
 
 
-class FastAgiServer(socketserver.ThreadingTCPServer):
+class _CallThreads:
+    """Daemon threads that each serve one connection at a time, then wait for the next.
+
+    A connection is handed to an idle thread, or to a new one when none is idle,
+    so there are never fewer threads than connections waiting and the count
+    stays at the busiest moment's (at most ``max_connections``). Starting a
+    thread costs the accepting thread a wait for the new one to run, under the
+    GIL that the calls in progress need. A thread counts as idle before its
+    connection is closed, so a peer that calls again at once finds it.
+    """
+
+    def __init__(self, serve: Callable[[socket.socket, Address], None],
+                 close: Callable[[socket.socket], None]) -> None:
+        self._serve = serve
+        self._close = close
+        self._connections: queue.SimpleQueue[tuple[socket.socket, Address]] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, request: socket.socket, client_address: Address) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1
+        self._connections.put((request, client_address))
+        if start:
+            threading.Thread(target=self._run, name="fastagi-call", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            request, client_address = self._connections.get()
+            try:
+                self._serve(request, client_address)
+            finally:
+                with self._lock:
+                    self._idle += 1
+                self._close(request)
+
+
+class FastAgiServer(socketserver.TCPServer):
     """Threaded TCP server with a peer allow-list and a cap on live connections."""
 
-    daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 1024
 
@@ -130,6 +180,7 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
         self._slots = threading.BoundedSemaphore(max_connections)
         self._calls: set[socket.socket] = set()
         self._calls_changed = threading.Condition()
+        self._call_threads = _CallThreads(self._serve, self.shutdown_request)
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, _Handler)
 
@@ -145,13 +196,16 @@ class FastAgiServer(socketserver.ThreadingTCPServer):
                       client_address[0])
             self.shutdown_request(request)
             return
-        super().process_request(request, client_address)
+        self._call_threads.submit(request, client_address)
 
-    def process_request_thread(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+    def _serve(self, request: socket.socket, client_address: Address) -> None:
+        """One connection, on a call thread; its slot is free before the peer sees the close."""
         with self._calls_changed:
             self._calls.add(request)
         try:
-            super().process_request_thread(request, client_address)
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
         finally:
             with self._calls_changed:
                 self._calls.discard(request)
