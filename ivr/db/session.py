@@ -122,10 +122,10 @@ def fetch_one(statement: Select[Any], params: Mapping[str, object]) -> tuple[Any
     return _direct([(statement, params)], transaction=False)[0]
 
 
-Step = tuple[Executable, Mapping[str, object]]
+Write = tuple[Executable, Mapping[str, object]]
 
 
-def write_direct(steps: Sequence[Step]) -> list[tuple[Any, ...] | None]:
+def write_direct(steps: Sequence[Write]) -> list[tuple[Any, ...] | None]:
     """Run ``steps`` (statement, parameters) in one transaction on the direct pool; the first
     row each returned (``RETURNING``), or None.
 
@@ -142,7 +142,7 @@ def write_direct(steps: Sequence[Step]) -> list[tuple[Any, ...] | None]:
     return _direct(steps, transaction=len(steps) > 1)
 
 
-def _direct(steps: Sequence[Step], transaction: bool) -> list[tuple[Any, ...] | None]:
+def _direct(steps: Sequence[Write], transaction: bool) -> list[tuple[Any, ...] | None]:
     engine = direct_engine_for(get_settings().database_url)
     compiled = [_compiled(statement, engine.dialect) for statement, _ in steps]
     prepared = [(each.sql, each.arguments(params)) for each, (_, params) in zip(compiled, steps)]

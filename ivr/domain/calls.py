@@ -13,11 +13,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Insert, Update, bindparam, insert, update
+from sqlalchemy import Executable, Insert, Update, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql
 
 from ivr.db.models import Call, Disposition, IvrEvent, utcnow
 from ivr.config import get_settings
-from ivr.db.session import Step, database_dialect, dialect_insert, session_scope, write_direct
+from ivr.db.session import Write, database_dialect, dialect_insert, session_scope, write_direct
 from ivr.domain.phones import parse_ani
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class CallJournal:
         self.call_pk = call_pk
         self.unique_id = unique_id
         self._seq = 0
-        self._pending: list[tuple[object, ...]] = []
+        self._pending: list[Step] = []
         self._changes: dict[str, object] = {}
         self.closed = False
 
@@ -95,12 +96,9 @@ class CallJournal:
 
     def flush(self) -> None:
         """Write the buffered steps and call-row changes now (before the call waits for the caller)."""
-        steps = [_event_rows(self.call_pk, self._pending[at:at + EVENTS_PER_INSERT])
-                 for at in range(0, len(self._pending), EVENTS_PER_INSERT)]
-        if self._changes:
-            steps.append((_update_call(tuple(sorted(self._changes))), self._changes | {"call_pk": self.call_pk}))
-        if steps:
-            write_direct(steps)
+        writes = _flush_writes(database_dialect(), self.call_pk, self._pending, self._changes)
+        if writes:
+            write_direct(writes)
         self._pending, self._changes = [], {}
 
     def close(self, disposition: Disposition, transfer_reason: str = "", policy_no: str = "") -> None:
@@ -115,14 +113,34 @@ class CallJournal:
         log.info("call record closed: %s %s", disposition.value, transfer_reason)
 
 
-#: Steps written by one INSERT (a call flushes a handful at a time; a long menu read-out more).
+#: Steps written by one INSERT on SQLite (a call flushes a handful at a time; a long menu read-out more).
 EVENTS_PER_INSERT = 32
 _EVENT_COLUMNS = ("seq", "at", "kind", "name", "value")
+Step = tuple[object, ...]
 
 
-def _event_rows(call_pk: int, rows: list[tuple[object, ...]]) -> Step:
-    """One multi-row INSERT of ``rows`` (a single statement: no per-row round trip or pipeline)."""
-    params: dict[str, object] = {"call_id": call_pk}
+def _flush_writes(dialect: str, call_pk: int, steps: list[Step], changes: dict[str, object]) -> list[Write]:
+    """A flush as statements, all in one transaction.
+
+    PostgreSQL: one statement whatever the number of steps (their columns as
+    arrays through ``unnest()``, the call-row change in the same statement), so
+    one round trip and a statement text psycopg converts once, not per count of
+    rows. SQLite, in process: multi-row INSERTs and an UPDATE.
+    """
+    columns = tuple(sorted(changes))
+    if dialect == "postgresql":
+        if not steps and not changes:
+            return []
+        arrays = {f"{name}s": list(values) for name, values in zip(_EVENT_COLUMNS, zip(*steps))} if steps else {}
+        return [(_postgresql_flush(bool(steps), columns), {"call_pk": call_pk} | changes | arrays)]
+    writes = [_event_rows(call_pk, steps[at:at + EVENTS_PER_INSERT]) for at in range(0, len(steps), EVENTS_PER_INSERT)]
+    if changes:
+        writes.append((_update_call(columns), {"call_pk": call_pk} | changes))
+    return writes
+
+
+def _event_rows(call_pk: int, rows: list[Step]) -> Write:
+    params: dict[str, object] = {"call_pk": call_pk}
     for index, row in enumerate(rows):
         params.update({f"{column}_{index}": value for column, value in zip(_EVENT_COLUMNS, row)})
     return _insert_events(len(rows)), params
@@ -130,11 +148,31 @@ def _event_rows(call_pk: int, rows: list[tuple[object, ...]]) -> Step:
 
 @functools.cache
 def _insert_events(count: int) -> Insert:
+    """SQLite: ``count`` steps in one multi-row INSERT."""
     columns = IvrEvent.__table__.c
-    call_id = bindparam("call_id", type_=columns.call_id.type)
+    call_id = bindparam("call_pk", type_=columns.call_id.type)
     return insert(IvrEvent).values([
         {"call_id": call_id} | {name: bindparam(f"{name}_{index}", type_=columns[name].type) for name in _EVENT_COLUMNS}
         for index in range(count)])
+
+
+@functools.cache
+def _postgresql_flush(with_steps: bool, columns: tuple[str, ...]) -> Executable:
+    """PostgreSQL: the steps' INSERT, the call row's UPDATE, or the UPDATE with the INSERT as its CTE."""
+    if not columns:
+        return _postgresql_insert_steps()
+    change = _update_call(columns)
+    return change.add_cte(_postgresql_insert_steps().cte("steps")) if with_steps else change
+
+
+@functools.cache
+def _postgresql_insert_steps() -> Insert:
+    columns = IvrEvent.__table__.c
+    arrays = [bindparam(f"{name}s", type_=postgresql.ARRAY(columns[name].type)) for name in _EVENT_COLUMNS]
+    rows = func.unnest(*arrays).table_valued(*_EVENT_COLUMNS).render_derived()
+    return insert(IvrEvent).from_select(
+        ["call_id", *_EVENT_COLUMNS],
+        select(bindparam("call_pk", type_=columns.call_id.type), *(rows.c[name] for name in _EVENT_COLUMNS)))
 
 
 @functools.cache
