@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Dialect, Engine, Executable, Select, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.types import TypeEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ivr.config import get_settings
@@ -119,6 +120,12 @@ def fetch_one(statement: Select[Any], params: Mapping[str, object]) -> tuple[Any
     work (cache key, result object) cost as much as PostgreSQL's answer. Values
     still go through their columns' type processing, both ways.
     """
+    rows = fetch_all(statement, params)
+    return rows[0] if rows else None
+
+
+def fetch_all(statement: Select[Any], params: Mapping[str, object]) -> list[tuple[Any, ...]]:
+    """Every row of one read-only statement, as :func:`fetch_one` reads (a customer's policies)."""
     return _direct([(statement, params)], transaction=False)[0]
 
 
@@ -139,17 +146,18 @@ def write_direct(steps: Sequence[Write]) -> list[tuple[Any, ...] | None]:
     fresh one, so ``steps`` must be safe to repeat after a commit whose answer
     was lost (a repeated insert fails on its unique key rather than duplicate).
     """
-    return _direct(steps, transaction=len(steps) > 1)
+    return [rows[0] if rows else None for rows in _direct(steps, transaction=len(steps) > 1)]
 
 
-def _direct(steps: Sequence[Write], transaction: bool) -> list[tuple[Any, ...] | None]:
+def _direct(steps: Sequence[Write], transaction: bool) -> list[list[tuple[Any, ...]]]:
+    """Every row each of ``steps`` returned."""
     engine = direct_engine_for(get_settings().database_url)
     compiled = [_compiled(statement, engine.dialect) for statement, _ in steps]
     prepared = [(each.sql, each.arguments(params)) for each, (_, params) in zip(compiled, steps)]
     for retry in (False, True):
         try:
-            rows = _run(engine, prepared, transaction)
-            return [each.row(row) for each, row in zip(compiled, rows)]
+            results = _run(engine, prepared, transaction)
+            return [each.rows(result) for each, result in zip(compiled, results)]
         except _DeadConnection as dead:
             if retry:
                 raise dead.error from dead
@@ -164,6 +172,10 @@ class _DeadConnection(Exception):
         self.error = error
 
 
+#: A statement's rows as the DBAPI gave them, and the type code of each column (DBAPI ``description``).
+Result = tuple[list[Sequence[Any]], tuple[object, ...]]
+
+
 @dataclass(frozen=True)
 class _Compiled:
     """A statement as its dialect runs it, with what turns parameters into DBAPI arguments."""
@@ -172,12 +184,20 @@ class _Compiled:
     order: tuple[str, ...]  # positional parameter names in order; empty for named styles
     fixed: dict[str, object]  # parameters the statement carries itself (literal values)
     processors: dict[str, Callable[[Any], Any]]  # per parameter: the column type's bind processing
-    results: tuple[Callable[[Any], Any] | None, ...]  # per result column: its type's result processing
+    columns: tuple[TypeEngine[Any], ...]  # the result columns' types
+    dialect: Dialect
+    results: dict[tuple[object, ...], tuple[Callable[[Any], Any] | None, ...]] = field(default_factory=dict)
 
-    def row(self, raw: Sequence[Any] | None) -> tuple[Any, ...] | None:
-        if raw is None:
-            return None
-        return tuple(value if process is None else process(value) for process, value in zip(self.results, raw))
+    def rows(self, result: Result) -> list[tuple[Any, ...]]:
+        """The rows, each value through its column type's result processing (which depends on the
+        type the database said it sent: PostgreSQL's numeric or float, say)."""
+        rows, type_codes = result
+        if type_codes not in self.results:
+            self.results[type_codes] = tuple(column.dialect_impl(self.dialect).result_processor(self.dialect, code)
+                                             for column, code in zip(self.columns, type_codes))
+        processors = self.results[type_codes]
+        return [tuple(value if process is None else process(value) for process, value in zip(processors, row))
+                for row in rows]
 
     def arguments(self, params: Mapping[str, object]) -> Sequence[object] | Mapping[str, object]:
         values = {**self.fixed, **params}
@@ -198,15 +218,14 @@ def _compiled(statement: Executable, dialect: Dialect) -> _Compiled:
         compiled = statement.compile(dialect=dialect)
         processors = {name: process for name, bind in compiled.binds.items()
                       if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
-        results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
-                        for column in getattr(statement, "exported_columns", ()))
-        _COMPILED[key] = _Compiled(str(compiled),
-                                   tuple(compiled.positiontup or ()) if dialect.positional else (),
-                                   {k: v for k, v in compiled.params.items() if v is not None}, processors, results)
+        columns = tuple(column.type for column in getattr(statement, "exported_columns", ()))
+        order = tuple(compiled.positiontup or ()) if dialect.positional else ()
+        fixed = {k: v for k, v in compiled.params.items() if v is not None}
+        _COMPILED[key] = _Compiled(str(compiled), order, fixed, processors, columns, dialect)
     return _COMPILED[key]
 
 
-def _run(engine: Engine, prepared: Sequence[tuple[str, Any]], transaction: bool) -> list[Sequence[Any] | None]:
+def _run(engine: Engine, prepared: Sequence[tuple[str, Any]], transaction: bool) -> list[Result]:
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
@@ -227,13 +246,14 @@ def _run(engine: Engine, prepared: Sequence[tuple[str, Any]], transaction: bool)
     return rows
 
 
-def _execute_all(cursor: Any, prepared: Sequence[tuple[str, Any]], transaction: bool) -> list[Sequence[Any] | None]:
+def _execute_all(cursor: Any, prepared: Sequence[tuple[str, Any]], transaction: bool) -> list[Result]:
     if transaction:
         cursor.execute("BEGIN")
-    rows: list[Sequence[Any] | None] = []
+    rows: list[Result] = []
     for sql, arguments in prepared:
         cursor.execute(sql, arguments)
-        rows.append(cursor.fetchone() if cursor.description else None)
+        description = cursor.description or ()
+        rows.append((cursor.fetchall() if description else [], tuple(column[1] for column in description)))
     if transaction:
         cursor.execute("COMMIT")
     return rows

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ivr.config import get_settings
 from ivr.db.models import Policy, PolicyStatus, ProductLine
-from ivr.db.session import session_scope
+from ivr.db.session import fetch_all
 
 # Policies for which a next premium can still be paid.
 PAYABLE = (PolicyStatus.IN_FORCE, PolicyStatus.GRACE)
@@ -63,11 +63,15 @@ class RelationshipSummary:
 
 
 def policies_of(customer_id: int) -> list[PolicySummary]:
-    """The customer's policies, in force first, then by policy number."""
-    with session_scope() as session:
-        rows = session.scalars(select(Policy).where(Policy.holder_id == customer_id)).all()
-        summaries = [policy_summary(p) for p in rows]
+    """The customer's policies, in force first, then by policy number (read on every call that
+    hears them: one statement, no ORM objects)."""
+    summaries = [PolicySummary(*row) for row in fetch_all(_SUMMARIES_OF_HOLDER, {"holder_id": customer_id})]
     return sorted(summaries, key=lambda s: (_ORDER[s.status], s.policy_no))
+
+
+_SUMMARIES_OF_HOLDER = select(
+    Policy.policy_no, Policy.product_line, Policy.status, Policy.next_due_date, Policy.premium, Policy.start_date,
+    Policy.end_date, Policy.paid_to_date).where(Policy.holder_id == bindparam("holder_id"))
 
 
 def relationship_summary(customer_id: int, today: date) -> RelationshipSummary:
