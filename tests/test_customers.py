@@ -68,7 +68,7 @@ def test_ivr_recognises_nobody_by_a_shared_unknown_or_garbage_number(two_custome
 
 def test_recognition_survives_its_pooled_connection_dying(two_customers_sharing_a_landline: None,
                                                           database_url: str) -> None:
-    """A database restart kills every pooled connection; the look-up pool has no ping, so the
+    """A database restart kills every pooled connection; the direct pool has no ping, so the
     read itself finds the dead connection and is retried on a fresh one."""
     if not database_url.startswith("postgresql"):
         missing("PostgreSQL", "IVR_TEST_DATABASE_URL is not set; SQLite has no server connection to kill")
