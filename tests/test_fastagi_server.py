@@ -85,6 +85,27 @@ def test_client_that_sends_nothing_is_timed_out_and_freed(server):
     assert recorder.seen == []
 
 
+def test_asterisk_that_stops_replying_mid_call_is_given_up_after_the_reply_timeout(server):
+    """After the environment, each reply may take up to ``reply_timeout`` (2 s here), kept by the
+    kernel on the socket: a peer that goes silent has its connection closed, its slot freed."""
+    srv, recorder = server
+    with connect(srv) as sock:
+        sock.sendall(ENV.format(flow="ok", uid="u-silent").encode())
+        reader = sock.makefile("rb")
+        assert reader.readline() == b"ANSWER\n"
+        time.sleep(1.0)  # a slow reply within the timeout is still read
+        sock.sendall(b"200 result=0\n")
+        assert reader.readline().startswith(b"SET VARIABLE")
+        started = time.monotonic()
+        # No reply to that: the server gives up on the flow and flags the transfer (best effort)
+        assert reader.readline() == b'SET VARIABLE "IVR_TRANSFER_REASON" "error"\n'
+        assert 1.8 < time.monotonic() - started < 4
+        assert reader.readline() == b""  # nor to the flag: it hangs up on us
+        assert time.monotonic() - started < 8
+    assert recorder.seen == ["u-silent"]
+    assert srv.calls_in_progress() == 0
+
+
 def test_client_that_sends_garbage_is_dropped_and_the_server_still_serves(server):
     srv, _ = server
     with connect(srv) as sock:

@@ -24,6 +24,7 @@ import io
 import logging
 import re
 import socket
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -311,17 +312,30 @@ class _DeadlineSocketIO(socket.SocketIO):
         self._deadline: float | None = time.monotonic() + seconds
 
     def readinto(self, buffer: Any) -> int | None:
-        if self._deadline is not None:
-            remaining = self._deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the AGI environment did not arrive in time")
-            self._owner.settimeout(remaining)
+        if self._deadline is None:
+            try:
+                return self._owner.recv_into(buffer)
+            except BlockingIOError as exc:  # SO_RCVTIMEO ran out (end_deadline)
+                raise TimeoutError("Asterisk sent nothing in time") from exc
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the AGI environment did not arrive in time")
+        self._owner.settimeout(remaining)
         return super().readinto(buffer)
 
     def end_deadline(self, timeout: float) -> None:
-        """From now on each read waits up to ``timeout``, with no overall limit."""
+        """From now on each read waits up to ``timeout``, with no overall limit, and so does each write.
+
+        Kept by the kernel (``SO_RCVTIMEO``, ``SO_SNDTIMEO``) on a blocking socket: a read is one
+        system call, where Python's own socket timeout polls before each read and write, handing
+        the GIL over twice, on every AGI command of every call.
+        """
         self._deadline = None
-        self._owner.settimeout(timeout)
+        self._owner.settimeout(None)
+        seconds, fraction = divmod(timeout, 1.0)
+        limit = struct.pack("ll", int(seconds), int(fraction * 1_000_000))
+        self._owner.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+        self._owner.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
 
 
 def open_socket_session(sock: socket.socket, env_timeout: float, reply_timeout: float) -> AgiSession:
