@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import bindparam, select
 
 from ivr.config import get_settings
 from ivr.db.models import Customer, Lockout, utcnow
@@ -70,7 +70,7 @@ def verify_birth_date(customer_id: int, keyed: str, now: datetime | None = None)
     key = str(customer_id)
     row = fetch_one(_BIRTH_DATE_AND_LOCK, {"customer_id": customer_id, "key": key})
     birth_date, failures, locked_until = row if row is not None else (None, None, None)
-    if locked_until is not None and locked_until > now:
+    if lockouts.lock_end(locked_until, now):
         return VerificationResult.LOCKED
     if birth_date is not None and customers.birth_date_matches(birth_date, keyed):
         if failures is not None:
@@ -84,5 +84,5 @@ def verify_birth_date(customer_id: int, keyed: str, now: datetime | None = None)
 #: The customer's date of birth, with their lock's failures and end (None, None without one).
 _BIRTH_DATE_AND_LOCK = (
     select(Customer.birth_date, Lockout.failures, Lockout.locked_until)
-    .outerjoin(Lockout, and_(Lockout.subject_kind == lockouts.CUSTOMER, Lockout.subject_key == bindparam("key")))
+    .outerjoin(Lockout, lockouts.of_subject(lockouts.CUSTOMER, bindparam("key")))
     .where(Customer.id == bindparam("customer_id")))

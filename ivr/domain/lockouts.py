@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, and_, delete, select
 from sqlalchemy.orm import Session
 
 from ivr.db.models import Lockout
@@ -25,9 +25,19 @@ CONSOLE_ADDRESS = "console_address"  # a client address's wrong console logins (
 def is_locked(kind: str, key: str, now: datetime) -> datetime | None:
     """When the subject's lock ends, if it is locked at ``now``."""
     with session_scope() as session:
-        locked_until = session.scalar(select(Lockout.locked_until).where(
-            Lockout.subject_kind == kind, Lockout.subject_key == key))
+        locked_until = session.scalar(select(Lockout.locked_until).where(of_subject(kind, key)))
+    return lock_end(locked_until, now)
+
+
+def lock_end(locked_until: datetime | None, now: datetime) -> datetime | None:
+    """``locked_until`` if that lock is still in force at ``now``, else None (none, or expired)."""
     return locked_until if locked_until is not None and locked_until > now else None
+
+
+def of_subject(kind: str, key: object) -> ColumnElement[bool]:
+    """The condition for the subject's row; ``key`` a value or a bound parameter (for a read that
+    joins the lock to what it guards)."""
+    return and_(Lockout.subject_kind == kind, Lockout.subject_key == key)
 
 
 def record_failure(kind: str, key: str, now: datetime, threshold: int, lock_minutes: int) -> datetime | None:
@@ -51,11 +61,10 @@ def record_failure(kind: str, key: str, now: datetime, threshold: int, lock_minu
 def record_success(kind: str, key: str) -> None:
     """The secret was right: forget the failures."""
     with session_scope() as session:
-        session.execute(delete(Lockout).where(Lockout.subject_kind == kind, Lockout.subject_key == key))
+        session.execute(delete(Lockout).where(of_subject(kind, key)))
 
 
 def _row_for_update(session: Session, kind: str, key: str) -> Lockout:
     """The subject's row, created if missing and locked against concurrent failures (PostgreSQL)."""
     insert_if_absent(session, Lockout, subject_kind=kind, subject_key=key, failures=0)
-    return session.scalars(select(Lockout).where(Lockout.subject_kind == kind, Lockout.subject_key == key)
-                           .with_for_update()).one()
+    return session.scalars(select(Lockout).where(of_subject(kind, key)).with_for_update()).one()
