@@ -1,4 +1,4 @@
-"""The AGI transport, without a socket: reply parsing, quoting, environment.
+"""The AGI transport: reply parsing, quoting, environment, and the FastAGI connection's line reader.
 
 Each test pins one defect of pyst2 0.5.1 that ivr.telephony.agi fixes, or one
 way Asterisk (or an attacker through caller data) can surprise us.
@@ -7,17 +7,30 @@ way Asterisk (or an attacker through caller data) can surprise us.
 from __future__ import annotations
 
 import io
+import socket
 import threading
+import time
+from collections.abc import Iterator
 
 import pytest
 
-from ivr.telephony.agi import AgiSession, parse_reply, quote, read_environment, LineReader
+from ivr.telephony.agi import (
+    AgiSession,
+    LineReader,
+    open_socket_session,
+    open_stream_session,
+    parse_reply,
+    quote,
+    read_environment,
+)
 from ivr.telephony.errors import (
     AgiError,
     CommandUsageError,
+    ConnectionLost,
     DeadChannel,
     Hangup,
     InvalidCommand,
+    ProtocolTimeout,
     UnsafeArgument,
 )
 
@@ -47,7 +60,7 @@ ENV = (
 def session_with(replies: str, name: str = "Wang") -> tuple[AgiSession, io.BytesIO]:
     reader = io.BytesIO((ENV.format(name=name) + replies).encode("utf-8"))
     writer = io.BytesIO()
-    return AgiSession(reader, writer), writer
+    return open_stream_session(reader, writer), writer
 
 
 def test_success_reply_with_value_and_data():
@@ -195,6 +208,79 @@ def test_environment_closed_early_is_a_hangup():
 def test_overlong_line_is_cut_and_the_rest_discarded():
     huge = b"agi_calleridname: " + b"A" * 200_000 + b"\n"
     env_bytes = ENV.format(name="x").encode().replace(b"agi_calleridname: x\n", huge)
-    session = AgiSession(io.BytesIO(env_bytes), io.BytesIO())
+    session = open_stream_session(io.BytesIO(env_bytes), io.BytesIO())
     assert len(session.env["agi_calleridname"]) < 70_000
     assert session.env["agi_dnid"] == "95519"
+
+
+# -- the FastAGI connection's reader: lines straight from the socket ------------------------------
+
+@pytest.fixture
+def socket_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    ours, asterisk = socket.socketpair()
+    yield ours, asterisk
+    ours.close()
+    asterisk.close()
+
+
+def test_a_socket_session_reads_lines_however_the_bytes_are_split(socket_pair):
+    ours, asterisk = socket_pair
+    env = ENV.format(name="Wang").encode()
+    replies = b"200 result=0 endpos=8000\n200 result=1 (dtmf)\n"
+    stream = env + replies
+    sender = threading.Thread(target=lambda: [(asterisk.sendall(stream[at:at + 7]), time.sleep(0.001))
+                                              for at in range(0, len(stream), 7)])
+    sender.start()
+    session = open_socket_session(ours, env_timeout=5, reply_timeout=5)
+    assert session.env["agi_calleridname"] == "Wang"
+    assert session.env["agi_threadid"] == "140000000000"
+    assert session.stream_file("hello") == ""
+    assert session.execute("WAIT FOR DIGIT", 100)["result"] == ("1", "dtmf")
+    sender.join()
+    sent = asterisk.recv(4096)
+    assert sent == b'STREAM FILE hello "" 0\nWAIT FOR DIGIT 100\n'
+
+
+def test_a_socket_session_cuts_an_overlong_line_and_reads_on_after_it(socket_pair):
+    ours, asterisk = socket_pair
+    huge = b"agi_calleridname: " + b"A" * 200_000 + b"\n"
+    stream = ENV.format(name="x").encode().replace(b"agi_calleridname: x\n", huge) + b"200 result=0\n"
+    sender = threading.Thread(target=asterisk.sendall, args=(stream,))
+    sender.start()
+    session = open_socket_session(ours, env_timeout=5, reply_timeout=5)
+    sender.join()
+    assert len(session.env["agi_calleridname"]) < 70_000
+    assert session.env["agi_dnid"] == "95519"
+    assert session.stream_file("hello") == ""
+
+
+def test_a_socket_session_ending_mid_line_returns_the_partial_line_then_end_of_stream(socket_pair):
+    ours, asterisk = socket_pair
+    asterisk.sendall(ENV.format(name="x").encode() + b"200 resu")
+    session = open_socket_session(ours, env_timeout=5, reply_timeout=5)
+    asterisk.shutdown(socket.SHUT_WR)
+    with pytest.raises(AgiError, match="without a result"):
+        session.stream_file("hello")
+    with pytest.raises(ConnectionLost):
+        session.stream_file("hello")
+
+
+def test_an_environment_trickling_in_past_its_deadline_times_out(socket_pair):
+    ours, asterisk = socket_pair
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.is_set():
+            asterisk.sendall(b"a")
+            time.sleep(0.05)
+
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(ProtocolTimeout):
+            open_socket_session(ours, env_timeout=0.5, reply_timeout=5)
+    finally:
+        stop.set()
+        sender.join()
+    assert time.monotonic() - started < 2

@@ -20,7 +20,6 @@ so ``AgiSession`` subclasses it and replaces the transport methods only:
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import socket
@@ -28,7 +27,8 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from functools import lru_cache
+from typing import BinaryIO, Protocol
 
 from asterisk.agi import AGI
 
@@ -46,6 +46,7 @@ from ivr.telephony.errors import (
 log = logging.getLogger(__name__)
 
 MAX_LINE = 65536
+RECEIVE_SIZE = 8192
 MAX_ENV_LINES = 200
 MAX_STRAY_LINES = 200
 # Asterisk writes agi_threadid last before the arguments (res_agi.c setup_env),
@@ -70,7 +71,8 @@ class AgiReply:
     def as_pyst_dict(self) -> dict[str, tuple[str, str]]:
         """The shape pyst2's command methods read: ``{'result': (value, data)}``."""
         parsed = {"result": (self.value, self.data)}
-        parsed.update({key: (value, "") for key, value in self.extras.items()})
+        if self.extras:
+            parsed.update({key: (value, "") for key, value in self.extras.items()})
         return parsed
 
 
@@ -81,6 +83,8 @@ def parse_reply(line: str, read_more: Callable[[], str] | None = None) -> AgiRep
     reply. Pure apart from that callback, so every case is testable without
     a socket.
     """
+    if line.startswith("200 result="):  # nearly every reply: straight to its fields
+        return _parse_success(line[4:])
     text = line.rstrip("\r\n")
     if line == "":
         raise ConnectionLost("end of stream")
@@ -108,8 +112,8 @@ def _parse_success(rest: str) -> AgiReply:
     value = match["value"]
     if value == "-1":
         raise Hangup("result=-1: the channel hung up or the application failed")
-    extras = dict(_KEY_VALUE.findall(match["tail"] or ""))
-    return AgiReply(value=value, data=match["data"] or "", extras=extras)
+    tail = match["tail"]
+    return AgiReply(value, match["data"] or "", dict(_KEY_VALUE.findall(tail)) if tail else {})
 
 
 def _read_usage(first: str, sep: str, read_more: Callable[[], str] | None) -> str:
@@ -131,9 +135,10 @@ def quote(value: object) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _argument(value: object) -> str:
-    """Pass already-quoted and plain tokens through; quote anything else."""
-    text = str(value)
+@lru_cache(maxsize=4096)
+def _argument(text: str) -> str:
+    """Pass already-quoted and plain tokens through; quote anything else. Cached: a call's
+    arguments are mostly the same sound names and keys as every other call's."""
     if _CONTROL.search(text):
         raise UnsafeArgument(f"argument contains a line break or NUL: {text[:80]!r}")
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
@@ -143,15 +148,28 @@ def _argument(value: object) -> str:
 
 def command_line(command: str, *args: object) -> str:
     """One AGI command as sent, without its newline: empty arguments dropped, the rest quoted."""
-    return " ".join([command.strip()] + [_argument(a) for a in args if a is not None and str(a) != ""])
+    parts = [command.strip()]
+    for value in args:
+        text = "" if value is None else str(value)
+        if text:
+            parts.append(_argument(text))
+    return " ".join(parts)
 
 
 def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace").replace("\x00", "")
 
 
+class LineSource(Protocol):
+    """Where an AGI session reads its lines: each ``readline`` is one line as text, with its line
+    break ('' at end of stream); an overlong line is cut at ``MAX_LINE`` bytes and the rest of it
+    discarded. Timeouts raise :class:`ProtocolTimeout`, a broken connection :class:`ConnectionLost`."""
+
+    def readline(self) -> str: ...
+
+
 class LineReader:
-    """Bounded ``readline`` over a binary stream: overlong lines are cut, not buffered."""
+    """Bounded ``readline`` over a binary stream (process AGI's stdin): overlong lines are cut, not buffered."""
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
@@ -174,7 +192,75 @@ class LineReader:
                 return
 
 
-def read_environment(reader: LineReader) -> dict[str, str]:
+class SocketLineReader:
+    """Lines straight from a FastAGI connection: one ``recv`` per reply, no file objects between.
+
+    Every AGI command of every call waits here, so it is one Python method over
+    the socket (a buffered file over ``SocketIO`` was three layers, two of them
+    Python). Until :meth:`end_deadline`, the whole environment must arrive within
+    its deadline however the bytes trickle in (a peer sending a byte now and then
+    would otherwise hold its thread for ever); after it each read may wait up to
+    the reply timeout, kept by the kernel (``SO_RCVTIMEO``, ``SO_SNDTIMEO`` on a
+    blocking socket: one system call per read, where Python's socket timeout
+    polls before each read and write and hands the GIL over twice).
+    """
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self._sock = sock
+        self._buffer = b""
+        self._deadline: float | None = time.monotonic() + seconds
+
+    def readline(self) -> str:
+        buffer = self._buffer
+        end = buffer.find(b"\n") + 1
+        while not end:
+            if len(buffer) >= MAX_LINE:
+                self._buffer = self._rest_after_line_break()
+                return _decode(buffer[:MAX_LINE])
+            chunk = self._receive()
+            if not chunk:
+                self._buffer = b""
+                return _decode(buffer)
+            found = chunk.find(b"\n")
+            end = len(buffer) + found + 1 if found >= 0 else 0
+            buffer += chunk
+        self._buffer = buffer[end:]
+        return _decode(buffer[:min(end, MAX_LINE)])
+
+    def _rest_after_line_break(self) -> bytes:
+        """Discard the rest of an overlong line; what follows its line break."""
+        while True:
+            chunk = self._receive()
+            if not chunk:
+                return b""
+            _, found, rest = chunk.partition(b"\n")
+            if found:
+                return rest
+
+    def _receive(self) -> bytes:
+        try:
+            if self._deadline is not None:
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ProtocolTimeout("the AGI environment did not arrive in time")
+                self._sock.settimeout(remaining)
+            return self._sock.recv(RECEIVE_SIZE)
+        except (TimeoutError, BlockingIOError) as exc:  # BlockingIOError: SO_RCVTIMEO ran out
+            raise ProtocolTimeout("Asterisk sent nothing in time") from exc
+        except (ConnectionError, OSError) as exc:
+            raise ConnectionLost(f"connection lost: {exc}") from exc
+
+    def end_deadline(self, timeout: float) -> None:
+        """From now on each read waits up to ``timeout``, with no overall limit, and so does each write."""
+        self._deadline = None
+        self._sock.settimeout(None)
+        seconds, fraction = divmod(timeout, 1.0)
+        limit = struct.pack("ll", int(seconds), int(fraction * 1_000_000))
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+
+
+def read_environment(reader: LineSource) -> dict[str, str]:
     """Read the ``agi_*: value`` block that opens every AGI session.
 
     Every value is untrusted text. Split on the first ``": "`` only; keep the
@@ -206,11 +292,12 @@ def read_environment(reader: LineReader) -> dict[str, str]:
 class AgiSession(AGI):
     """pyst2's command catalogue over a sound transport. Thread-safe per call."""
 
-    def __init__(self, reader: BinaryIO, writer: BinaryIO,
+    def __init__(self, lines: LineSource, send: Callable[[bytes], None],
                  on_environment_read: Callable[[], None] | None = None) -> None:
+        """Reads the environment from ``lines`` at once; ``send`` writes one command's bytes whole."""
         # Deliberately not calling AGI.__init__: see the module docstring.
-        self._reader = LineReader(reader)
-        self._writer = writer
+        self._reader = lines
+        self._send = send
         self._got_sighup = False
         self.commands_sent = 0
         self.env = read_environment(self._reader)
@@ -231,8 +318,7 @@ class AgiSession(AGI):
     def send_command(self, command: str, *args: object) -> None:
         line = command_line(command, *args) + "\n"
         try:
-            self._writer.write(line.encode("utf-8"))
-            self._writer.flush()
+            self._send(line.encode("utf-8"))
         except (ConnectionError, OSError, ValueError) as exc:
             raise ConnectionLost(f"connection lost while sending: {exc}") from exc
         self.commands_sent += 1
@@ -245,6 +331,8 @@ class AgiSession(AGI):
         injected blank line pushed out of the environment block."""
         for _ in range(MAX_STRAY_LINES):
             line = self._reader.readline()
+            if line.startswith("200 "):
+                return line
             text = line.rstrip("\r\n")
             if line != "" and (text == "" or _is_env_line(text)):
                 log.warning("skipped a stray environment line where a reply was expected")
@@ -297,51 +385,18 @@ def _is_env_line(text: str) -> bool:
     return bool(sep) and _ENV_KEY.match(key) is not None
 
 
-class _DeadlineSocketIO(socket.SocketIO):
-    """A socket's raw reads, failing once a deadline has passed however the bytes trickle in.
+def open_stream_session(reader: BinaryIO, writer: BinaryIO) -> AgiSession:
+    """An ``AgiSession`` over a pair of byte streams (process AGI: stdin and stdout)."""
 
-    A socket timeout limits each read only: a peer sending a byte now and then
-    (garbage, a line that never ends) would hold the connection, its thread
-    and its slot for ever. Until :meth:`end_deadline`, each read may wait only
-    for what is left of the time, and none starts after it.
-    """
+    def send(data: bytes) -> None:
+        writer.write(data)
+        writer.flush()
 
-    def __init__(self, sock: socket.socket, seconds: float) -> None:
-        super().__init__(sock, "rb")
-        self._owner = sock
-        self._deadline: float | None = time.monotonic() + seconds
-
-    def readinto(self, buffer: Any) -> int | None:
-        if self._deadline is None:
-            try:
-                return self._owner.recv_into(buffer)
-            except BlockingIOError as exc:  # SO_RCVTIMEO ran out (end_deadline)
-                raise TimeoutError("Asterisk sent nothing in time") from exc
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("the AGI environment did not arrive in time")
-        self._owner.settimeout(remaining)
-        return super().readinto(buffer)
-
-    def end_deadline(self, timeout: float) -> None:
-        """From now on each read waits up to ``timeout``, with no overall limit, and so does each write.
-
-        Kept by the kernel (``SO_RCVTIMEO``, ``SO_SNDTIMEO``) on a blocking socket: a read is one
-        system call, where Python's own socket timeout polls before each read and write, handing
-        the GIL over twice, on every AGI command of every call.
-        """
-        self._deadline = None
-        self._owner.settimeout(None)
-        seconds, fraction = divmod(timeout, 1.0)
-        limit = struct.pack("ll", int(seconds), int(fraction * 1_000_000))
-        self._owner.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
-        self._owner.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+    return AgiSession(LineReader(reader), send)
 
 
 def open_socket_session(sock: socket.socket, env_timeout: float, reply_timeout: float) -> AgiSession:
     """An ``AgiSession`` on an accepted FastAGI connection: the whole environment must arrive within
     ``env_timeout``; after it, each reply within ``reply_timeout``."""
-    raw = _DeadlineSocketIO(sock, env_timeout)
-    reader = io.BufferedReader(raw)
-    writer = sock.makefile("wb")
-    return AgiSession(reader, writer, on_environment_read=lambda: raw.end_deadline(reply_timeout))
+    lines = SocketLineReader(sock, env_timeout)
+    return AgiSession(lines, sock.sendall, on_environment_read=lambda: lines.end_deadline(reply_timeout))
