@@ -7,6 +7,7 @@ way Asterisk (or an attacker through caller data) can surprise us.
 from __future__ import annotations
 
 import io
+import random
 import socket
 import threading
 import time
@@ -17,6 +18,8 @@ import pytest
 from ivr.telephony.agi import (
     AgiSession,
     LineReader,
+    _parse_success,
+    _plain_success,
     open_socket_session,
     open_stream_session,
     parse_reply,
@@ -284,3 +287,44 @@ def test_an_environment_trickling_in_past_its_deadline_times_out(socket_pair):
         stop.set()
         sender.join()
     assert time.monotonic() - started < 2
+
+
+# -- the plain-reply fast path gives what the general parser gives ------------------------------
+
+def _general(line: str) -> tuple[str, str, dict[str, str]] | str:
+    try:
+        reply = _parse_success(line[4:])
+    except Hangup:
+        return "hangup"
+    return reply.value, reply.data, reply.extras
+
+
+def _fast(line: str) -> tuple[str, str, dict[str, str]] | str | None:
+    try:
+        return _plain_success(line)
+    except Hangup:
+        return "hangup"
+
+
+@pytest.mark.parametrize("line", [
+    "200 result=0\n", "200 result=0 endpos=12000\n", "200 result=49 endpos=8000\r\n",
+    "200 result=123 (timeout)\n", "200 result=1 (some value: with spaces)\n", "200 result=35 (dtmf) endpos=8000\n",
+    "200 result=-1\n", "200 result=-1 endpos=0\n",
+])
+def test_the_replies_asterisk_sends_take_the_fast_path_and_read_the_same(line):
+    assert _fast(line) is not None
+    assert _fast(line) == _general(line)
+
+
+def test_any_reply_the_fast_path_takes_reads_as_the_general_parser_reads_it():
+    pieces = ["0", "1", "49", "-1", "-", " ", "  ", "\t", "(", ")", "=", "endpos", "a_b", "x-y", "=z", "é", "\x1c",
+              "\x0b", "dtmf", "timeout", ":"]
+    generator = random.Random(8)
+    taken = 0
+    for _ in range(30_000):
+        line = "200 result=" + "".join(generator.choice(pieces) for _ in range(generator.randint(0, 8))) + "\n"
+        fast = _fast(line)
+        if fast is not None:
+            taken += 1
+            assert fast == _general(line), line
+    assert taken > 5_000  # the comparison covered many shapes, not only the refused ones
