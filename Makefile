@@ -66,7 +66,7 @@ worker: setup ## run only a Celery worker, with beat inside it
 call: setup ## place a demo call to the hotline as the demo customer
 	$(IVR) call 95519 --from 13800138000 --dtmf 1 --dtmf 19800517 --dtmf-delay 8 --hold 90
 
-bench: setup ## AGI load and screen-pop latency benchmarks; by hand: --servers ivr panoramisk (pip install -e '.[bench]'), bench/caller_lookup.py, bench/sip_calls.py (docs/benchmarks.md)
+bench: setup ## AGI load and screen-pop latency benchmarks; by hand: --servers ivr panoramisk (pip install -e '.[bench]'), bench/caller_lookup.py, bench/sip_calls.py, bench/wake_cost.py (docs/benchmarks.md)
 	$(VENV)/bin/python bench/agi_load.py --sessions 1 50 500
 	$(VENV)/bin/python bench/screen_pop.py --agents 1 20 100
 
