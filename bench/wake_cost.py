@@ -67,7 +67,7 @@ def per_round_us(round_trip: Callable[[socket.socket], Callable[[], object]], ro
 
 def echo(sock: socket.socket) -> Callable[[], object]:
     lines = sock.makefile("rb")
-    while lines.readline() != b"\n":
+    while lines.readline() not in (b"\n", b""):  # the environment, up to its blank line (or the end)
         pass
     return lambda: (sock.sendall(b'STREAM FILE hello ""\n'), lines.readline())
 
