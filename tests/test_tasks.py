@@ -7,6 +7,7 @@ broker that does not answer fails the test: it never skips.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -30,7 +31,7 @@ from ivr.tasks import (CAMPAIGN_TICK, FLAG_OVERDUE_COMPLAINTS, PLAN_CAMPAIGNS, R
 from ivr.tasks.broker import check_broker
 from ivr.tasks.complaints import flag_overdue_complaints
 from ivr.telephony.queues import QueueControl
-from ivr.testing.celery_worker import celery_on_test_broker, queues_of, worker_in_thread
+from ivr.testing.celery_worker import celery_on_test_broker, queues_of, result_within, worker_in_thread
 from ivr.testing.fake_ami import FakeAsterisk
 from ivr.testing.small_book import SmallBook
 
@@ -100,6 +101,27 @@ def test_worker_with_a_dead_broker_says_so_in_one_line(monkeypatch: pytest.Monke
     assert result.exit_code == 1
     assert "cannot reach the Celery broker at redis://" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_second_worker_thread_in_one_process_is_refused_and_the_first_works_on(
+        database_url: str, tmp_path: Path) -> None:
+    """Two worker threads would share kombu's event loop and read each other's broker sockets."""
+    with celery_on_test_broker(tmp_path) as app:
+        with worker_in_thread(app, "first@test"):
+            with pytest.raises(RuntimeError, match="already runs in a thread of this process"):
+                with worker_in_thread(app, "second@test"):
+                    pass
+            assert app.send_task(FLAG_OVERDUE_COMPLAINTS).get(timeout=RESULT_TIMEOUT) == 0
+        with worker_in_thread(app, "next@test"):  # once the first has stopped
+            assert app.send_task(FLAG_OVERDUE_COMPLAINTS).get(timeout=RESULT_TIMEOUT) == 0
+
+
+def test_a_task_no_worker_takes_fails_naming_its_state_and_the_message_still_queued(
+        database_url: str, tmp_path: Path) -> None:
+    with celery_on_test_broker(tmp_path) as app:
+        tasks, _ = queues_of(app)
+        with pytest.raises(AssertionError, match=re.escape(f"state PENDING; messages waiting {{'{tasks}': 1,")):
+            result_within(app.send_task(FLAG_OVERDUE_COMPLAINTS), 1)
 
 
 def test_a_backlog_of_transcriptions_waits_in_its_own_queue_while_other_work_goes_on(

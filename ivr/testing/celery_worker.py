@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import traceback
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
+from celery.exceptions import TimeoutError as ResultTimeout
+from celery.result import AsyncResult
 
 from ivr.config import Settings, get_settings
 from ivr.tasks import TRANSCRIBE_RECORDING, create_celery
@@ -28,7 +32,8 @@ from ivr.tasks.broker import BrokerUnavailable, check_broker
 from ivr.testing.missing import missing
 from ivr.testing.tcp_proxy import TcpProxy
 
-__all__ = ["BROKER_ENV", "broker_proxy", "test_broker", "celery_on_test_broker", "queues_of", "worker_in_thread"]
+__all__ = ["BROKER_ENV", "broker_proxy", "test_broker", "celery_on_test_broker", "queues_of", "result_within",
+           "worker_in_thread"]
 
 BROKER_ENV = "IVR_TEST_BROKER_URL"
 
@@ -91,6 +96,7 @@ def queues_of(app: Celery) -> tuple[str, str]:
 
 
 SHUTDOWN_SECONDS = 120.0  # a dial task may still be waiting out a ring when the tests are done
+_one_worker = threading.Lock()  # held while a worker runs in a thread (worker_in_thread)
 
 
 @contextmanager
@@ -99,9 +105,17 @@ def worker_in_thread(app: Celery, hostname: str, concurrency: int = 1, pool: str
     """A real Celery worker on ``app`` in a thread of this process (``start_worker``), taking tasks from
     ``queues`` (default: all of the app's, transcriptions included).
 
+    One at a time in a process: a second worker thread would share the first one's kombu event loop (the
+    worker's Hub step takes the process's current loop), so each would poll and close the other's broker
+    sockets and tasks would go unanswered. Give one worker every queue and the concurrency it needs;
+    separate workers are separate processes (``ivr worker``), as in production.
+
     A worker that does not stop within ``SHUTDOWN_SECONDS`` fails the test
     with every thread's stack, so the task that held it is named.
     """
+    if not _one_worker.acquire(blocking=False):
+        raise RuntimeError(f"worker {hostname}: a Celery worker already runs in a thread of this process, and "
+                           "two would share one event loop; give that one these queues instead")
     try:
         with start_worker(app, pool=pool, concurrency=concurrency, perform_ping_check=False,
                           shutdown_timeout=SHUTDOWN_SECONDS, hostname=hostname, queues=queues):
@@ -109,7 +123,35 @@ def worker_in_thread(app: Celery, hostname: str, concurrency: int = 1, pool: str
     except RuntimeError as error:
         if "failed to exit" not in str(error):
             raise
-        stacks = "\n".join(f"--- thread {ident}\n" + "".join(traceback.format_stack(frame))
-                            for ident, frame in sys._current_frames().items())
         raise RuntimeError(f"worker {hostname} did not stop within {SHUTDOWN_SECONDS:.0f} s; "
-                           f"the threads:\n{stacks}") from error
+                           f"the threads:\n{_thread_stacks()}") from error
+    finally:
+        _one_worker.release()
+
+
+def result_within(result: AsyncResult, timeout: float) -> Any:
+    """``result.get(timeout=...)``; a task with no result in time fails the test with what would say why:
+    its state, the messages still waiting in its queues, and every thread's stack (a worker held by a
+    lock, or idle because the task never reached it)."""
+    try:
+        return result.get(timeout=timeout)
+    except ResultTimeout as error:
+        raise AssertionError(f"task {result.id} gave no result within {timeout:.0f} s; state {result.state}; "
+                             f"{_waiting(result.app)}; the threads:\n{_thread_stacks()}") from error
+
+
+def _waiting(app: Celery) -> str:
+    """How many messages wait in each of the app's queues, as the broker says."""
+    counts: dict[str, object] = {}
+    with app.connection_for_read() as connection:
+        for name in queues_of(app):
+            try:
+                counts[name] = connection.default_channel.queue_declare(name, passive=True).message_count
+            except Exception as error:  # a diagnosis only: what the broker said is the answer then
+                counts[name] = repr(error)
+    return f"messages waiting {counts} on {app.conf.broker_url}"
+
+
+def _thread_stacks() -> str:
+    return "\n".join(f"--- thread {ident}\n" + "".join(traceback.format_stack(frame))
+                     for ident, frame in sys._current_frames().items())

@@ -25,7 +25,7 @@ from ivr.domain.call_recordings import files_of, pauses_of, transcript_of, verif
 from ivr.domain.users import ConsoleRole, put_user
 from ivr.switchboard.board import Switchboard
 from ivr.telephony.ami_link import AmiLink, Backoff
-from ivr.testing.celery_worker import celery_on_test_broker, queues_of, worker_in_thread
+from ivr.testing.celery_worker import celery_on_test_broker, queues_of, result_within, worker_in_thread
 from ivr.testing.ivr_call import IvrCall
 from ivr.testing.speech_audio import korean_model, spoken_wav
 from ivr.testing.waiting import eventually
@@ -64,12 +64,11 @@ def calls_of_this_module_only(hotline) -> None:
 
 @pytest.fixture(scope="module")
 def worker(recording_settings, calls_of_this_module_only, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Celery]:
-    """A collecting worker and a transcribing one, each on its own queue, as `ivr worker --queues` runs them."""
+    """One worker taking both queues (one per test process: see ``worker_in_thread``), with two threads,
+    so a collect runs beside the call's transcription instead of after it."""
     korean_model()  # skipped (failed on CI) without the model, before any call is placed
     with celery_on_test_broker(tmp_path_factory.mktemp("recording-broker")) as app:
-        tasks, transcriptions = queues_of(app)
-        with worker_in_thread(app, "collector@test", queues=[tasks]), \
-             worker_in_thread(app, "transcriber@test", queues=[transcriptions]):
+        with worker_in_thread(app, "recordings@test", concurrency=2, queues=list(queues_of(app))):
             yield app
 
 
@@ -107,7 +106,7 @@ def _recording(unique_id: str) -> CallRecording | None:
 
 
 def _transcribed(unique_id: str) -> CallRecording | None:
-    recording_tasks.collect_recordings.delay().get(timeout=30)
+    result_within(recording_tasks.collect_recordings.delay(), 30)
     row = _recording(unique_id)
     return row if row is not None and row.transcription_status in (TranscriptionStatus.DONE,
                                                                    TranscriptionStatus.FAILED) else None
