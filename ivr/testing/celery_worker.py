@@ -1,4 +1,5 @@
-"""A Celery app on the tests' broker, with a queue of its own, and real workers in threads.
+"""A Celery app on the tests' broker, with a queue of its own, and a real worker in a thread (one per
+process: see ``worker_in_thread``).
 
 The broker is a SQLite file in the test's folder (the embedded default's
 transport), or the one in IVR_TEST_BROKER_URL: CI sets
