@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
-from celery.contrib.testing.worker import start_worker
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -41,8 +40,7 @@ RESULT_TIMEOUT = 30
 @pytest.fixture
 def celery_app(database_url: str, tmp_path: Path) -> Iterator[Celery]:
     """A Celery app on the test's broker and database, with a worker consuming its own queue."""
-    with celery_on_test_broker(tmp_path) as app, \
-            start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+    with celery_on_test_broker(tmp_path) as app, worker_in_thread(app, "tasks@test", pool="solo"):
         yield app
 
 

@@ -150,7 +150,7 @@ def _waiting(app: Celery) -> str:
                 counts[name] = connection.default_channel.queue_declare(name, passive=True).message_count
             except Exception as error:  # a diagnosis only: what the broker said is the answer then
                 counts[name] = repr(error)
-    return f"messages waiting {counts} on {app.conf.broker_url}"
+        return f"messages waiting {counts} on {connection.as_uri()}"  # its password masked
 
 
 def _thread_stacks() -> str:

@@ -341,8 +341,8 @@ def test_a_dial_task_delivered_three_times_at_once_and_again_after_calls_once(wo
     attempt_id = _attempt(campaign_id).id
 
     at_once = [campaign_tasks.dial_attempt.delay(attempt_id) for _ in range(3)]  # three worker threads, at once
-    results = [delivery.get(timeout=OUTCOME_TIMEOUT) for delivery in at_once]
-    redelivered = campaign_tasks.dial_attempt.delay(attempt_id).get(timeout=OUTCOME_TIMEOUT)  # after the call
+    results = [result_within(delivery, OUTCOME_TIMEOUT) for delivery in at_once]
+    redelivered = result_within(campaign_tasks.dial_attempt.delay(attempt_id), OUTCOME_TIMEOUT)  # after the call
 
     originated = [r for r in results if r["action"] == "originated"]
     assert len(originated) == 1  # the others found it claimed, or its pacing slot taken
